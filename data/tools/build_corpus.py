@@ -1,0 +1,59 @@
+"""Assemble the labelled corpus from its parts.
+
+    python data/tools/build_corpus.py
+
+- ``data/parts/*.jsonl`` (hand-written training letters) + ``data/generated.jsonl`` (from
+  ``data/tools/generate.py``, marked ``origin=generated``) → ``data/train.csv``
+- ``data/dev/*.jsonl`` (hand-written, separate pass, never trained on) → ``data/dev.csv``
+
+Ids are stable: ``<part>-<line number>``. Texts that appear in dev are dropped from train, so the two never overlap.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1]
+COLUMNS = ["id", "text", "category", "unit", "unit_source", "source", "origin", "part"]
+
+
+def read_part(path: Path, origin: str) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        rows.append({"id": f"{path.stem}-{n:04d}", "text": r["text"].strip(), "category": r["category"], "unit": r["unit"],
+                     "unit_source": r["unit_source"], "source": r["source"], "origin": r.get("origin", origin),
+                     "part": path.stem})
+    return rows
+
+
+def write(rows: list[dict], path: Path) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{path.relative_to(DATA.parent)}: {len(rows)} rows")
+
+
+def main() -> None:
+    dev = [r for p in sorted((DATA / "dev").glob("*.jsonl")) for r in read_part(p, "hand")]
+    dev_texts = {r["text"] for r in dev}
+    train = [r for p in sorted((DATA / "parts").glob("*.jsonl")) for r in read_part(p, "hand")]
+    gen = DATA / "generated.jsonl"
+    if gen.exists():
+        train += read_part(gen, "generated")
+    seen, kept = set(dev_texts), []
+    for r in train:
+        if r["text"] not in seen:
+            seen.add(r["text"])
+            kept.append(r)
+    print(f"dropped {len(train) - len(kept)} training rows duplicating dev or each other")
+    write(kept, DATA / "train.csv")
+    write(dev, DATA / "dev.csv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The ``triage`` command: one sub-command per module, each a thin layer over a library function."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..errors import TriageError
+
+#: Sub-command name → module (in this package) defining ``add_parser(subparsers)`` and ``run(args) -> int``.
+COMMANDS = {
+    "train": "train",
+    "classify": "classify",
+    "evaluate": "evaluate",
+    "info": "info",
+    "batch": "batch",
+    "report": "report",
+    "serve": "serve",
+}
+PROG = "triage"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Route complaint letters by work-style category and unit.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(f".{module}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith(__name__):
+                continue  # a command whose module is not part of this build
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: ``triage COMMAND ...``. Returns the exit code (0 ok, 1 error, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except TriageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""``triage info``: what a model is."""
+from __future__ import annotations
+
+import argparse
+
+from .. import paths
+from ..artifacts import read_manifest
+from ._common import add_model_arg, print_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="show a model's manifest: labels, data hash, metrics, versions")
+    add_model_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    directory = args.model or paths.default_model_dir()
+    m = read_manifest(directory)
+    if args.json:
+        print_json(m)
+        return 0
+    td, metrics = m.get("training_data", {}), m.get("metrics", {})
+    print(f"model: {m.get('name')}  ({directory})")
+    print(f"created: {m.get('created_at')}  git: {m.get('git_sha') or '-'}")
+    print(f"artifact: {m['artifact'].get('file')} sha256 {m['artifact'].get('sha256')}  {m['artifact'].get('bytes', 0):,} bytes")
+    print(f"training data: {td.get('rows')} rows, sha256 {td.get('sha256')}  files {', '.join(td.get('files', []))}")
+    for head, labels in m.get("labels", {}).items():
+        print(f"{head} labels ({len(labels)}): {' '.join(labels)}")
+    for head in ("category", "unit"):
+        cv = metrics.get("cv", {}).get(head)
+        if cv:
+            print(f"{head}: {metrics['cv']['folds']}-fold CV accuracy {cv['accuracy']}, macro-F1 {cv['macro_f1']}")
+    print(f"review thresholds: {m.get('thresholds')}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+    return 0

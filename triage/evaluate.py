@@ -1,0 +1,108 @@
+"""Scores for a model on labelled data: held-out evaluation and stratified cross-validation."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
+
+from .errors import DataError
+
+
+def head_scores(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix of one head."""
+    y_true = [str(y) for y in y_true]
+    y_pred = [str(y) for y in y_pred]
+    labels = sorted(set(y_true) | set(y_pred))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    true_labels = sorted(set(y_true))
+    return {
+        "n": len(y_true),
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, labels=true_labels, average="macro", zero_division=0)), 4),
+        "per_class": {
+            lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
+        "confusion": {"labels": labels, "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
+    }
+
+
+def score_predictions(predictions, categories=None, units=None) -> dict[str, Any]:
+    """Score a list of :class:`triage.model.Prediction` against the labels that are given."""
+    out: dict[str, Any] = {}
+    flagged = np.array([p.needs_review for p in predictions], dtype=bool)
+    for head, truth, attr in (("category", categories, "category"), ("unit", units, "unit")):
+        if truth is None:
+            continue
+        pred = [getattr(p, attr) for p in predictions]
+        scores = head_scores(truth, pred)
+        correct = np.array([str(a) == str(b) for a, b in zip(truth, pred)])
+        kept = ~flagged
+        scores["auto_routed_share"] = round(float(kept.mean()), 4) if len(kept) else 0.0
+        scores["auto_routed_accuracy"] = round(float(correct[kept].mean()), 4) if kept.any() else None
+        out[head] = scores
+    out["needs_review_share"] = round(float(flagged.mean()), 4) if len(flagged) else 0.0
+    return out
+
+
+def evaluate(model, df: pd.DataFrame, text_col: str, category_col: str | None, unit_col: str | None) -> dict[str, Any]:
+    """Classify ``df[text_col]`` with ``model`` and score each head whose label column is given."""
+    if category_col is None and unit_col is None:
+        raise DataError("Nothing to evaluate: the file has neither a category nor a unit label column.")
+    t0 = time.perf_counter()
+    preds = model.classify_many(df[text_col].tolist(), evidence=False)
+    seconds = time.perf_counter() - t0
+    result = score_predictions(
+        preds,
+        df[category_col].tolist() if category_col else None,
+        df[unit_col].tolist() if unit_col else None,
+    )
+    result["seconds"] = round(seconds, 3)
+    return result
+
+
+def cross_validate(
+    fit_model,
+    df: pd.DataFrame,
+    text_col: str,
+    category_col: str | None,
+    unit_col: str | None,
+    n_splits: int = 5,
+    return_predictions: bool = False,
+) -> dict[str, Any]:
+    """Stratified k-fold CV (shuffle, ``random_state=0``) with pooled out-of-fold scores and wall time.
+
+    ``fit_model(train_df)`` must return a fitted model; the same function ``triage train`` uses is passed in.
+    With ``return_predictions`` the pooled predictions, in row order, are under ``"predictions"``.
+    """
+    strat_col = category_col or unit_col
+    if strat_col is None:
+        raise DataError("Cross-validation needs a category or unit label column.")
+    counts = df[strat_col].value_counts()
+    if counts.min() < n_splits:
+        raise DataError(
+            f"Label {counts.idxmin()!r} has only {counts.min()} rows; {n_splits}-fold CV needs at least {n_splits} per label."
+        )
+    skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=0)
+    preds: list = [None] * len(df)
+    t0 = time.perf_counter()
+    for train_idx, test_idx in skf.split(np.zeros(len(df)), df[strat_col].to_numpy()):
+        model = fit_model(df.iloc[train_idx])
+        fold = model.classify_many(df[text_col].iloc[test_idx].tolist(), evidence=False)
+        for i, p in zip(test_idx, fold):
+            preds[i] = p
+    seconds = time.perf_counter() - t0
+    result = score_predictions(
+        preds,
+        df[category_col].tolist() if category_col else None,
+        df[unit_col].tolist() if unit_col else None,
+    )
+    result.update({"folds": n_splits, "seconds": round(seconds, 2)})
+    if return_predictions:
+        result["predictions"] = preds
+    return result

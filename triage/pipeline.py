@@ -1,0 +1,146 @@
+"""The scikit-learn pieces: text features and the classifiers of the two heads."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import LinearSVC
+from sklearn.calibration import CalibratedClassifierCV
+
+from .registry import Registry
+from .text import Segmenter, normalize
+
+#: Defaults chosen by cross-validation (see README, "Benchmarks").
+DEFAULT_PARAMS: dict[str, Any] = {
+    "word_ngrams": (1, 2),
+    "char_ngrams": (1, 3),
+    "min_df": 1,
+    "max_chars": 3000,
+    "classifier": "svm",
+    "C": 0.5,
+    "class_weight": "balanced",
+}
+
+
+def normalize_many(texts) -> list[str]:
+    """Normalise a sequence of texts (the first step of every pipeline)."""
+    return [normalize(t) for t in texts]
+
+
+class Truncate(BaseEstimator, TransformerMixin):
+    """Keep the first ``max_chars`` characters of each (normalised) text; long tails add noise and time."""
+
+    def __init__(self, *, max_chars: int | None = 3000) -> None:
+        self.max_chars = max_chars
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return [t[: self.max_chars] for t in X] if self.max_chars else list(X)
+
+
+def build_features(segmenter: Segmenter, params: dict[str, Any] | None = None) -> Pipeline:
+    """Text → sparse features: normalise, truncate, then word and character TF-IDF n-grams."""
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    word = TfidfVectorizer(
+        tokenizer=segmenter,
+        token_pattern=None,
+        lowercase=True,
+        ngram_range=tuple(p["word_ngrams"]),
+        min_df=p["min_df"],
+        sublinear_tf=True,
+    )
+    parts = [("word", word)]
+    if p["char_ngrams"]:
+        parts.append(
+            ("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(p["char_ngrams"]), min_df=p["min_df"], sublinear_tf=True))
+        )
+    return Pipeline(
+        [
+            ("normalize", FunctionTransformer(normalize_many)),
+            ("truncate", Truncate(max_chars=p["max_chars"])),
+            ("tfidf", FeatureUnion(parts)),
+        ]
+    )
+
+
+def build_classifier(params: dict[str, Any] | None = None) -> BaseEstimator:
+    """A linear classifier with calibrated probabilities."""
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    if p["classifier"] == "logreg":
+        return LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=2000)
+    if p["classifier"] == "svm":
+        svm = LinearSVC(C=p["C"], class_weight=p["class_weight"])
+        return CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False)
+    raise ValueError(f"classifier must be 'svm' or 'logreg'; got {p['classifier']!r}")
+
+
+def fit_classifier(X, y, params: dict[str, Any] | None = None) -> BaseEstimator:
+    """Fit :func:`build_classifier`; labels too rare for calibration's folds fall back to logistic regression."""
+    _, counts = np.unique(y, return_counts=True)
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    if p["classifier"] == "svm" and counts.min() < 3:
+        p["classifier"] = "logreg"
+    return build_classifier(p).fit(X, y)
+
+
+def build_pipeline(segmenter: Segmenter, params: dict[str, Any] | None = None) -> Pipeline:
+    """The category head as one estimator: ``features`` then ``clf``. Input: raw texts."""
+    return Pipeline([("features", build_features(segmenter, params)), ("clf", build_classifier(params))])
+
+
+def linear_coef(clf: BaseEstimator) -> np.ndarray | None:
+    """Per-class weights of a fitted linear classifier (also inside calibration); ``None`` if it has none."""
+    if hasattr(clf, "coef_"):
+        coef = clf.coef_
+    elif hasattr(clf, "calibrated_classifiers_"):
+        coef = np.mean([c.estimator.coef_ for c in clf.calibrated_classifiers_], axis=0)
+    else:
+        return None
+    if coef.shape[0] == 1:  # binary problems keep one row; make it one per class
+        coef = np.vstack([-coef[0], coef[0]])
+    return coef
+
+
+class UnitFeatures(BaseEstimator, TransformerMixin):
+    """Registry evidence as features: for each unit, named in the text / named first / its service words present.
+
+    Input: normalised texts. The registry travels with the fitted transformer, so a model knows its units.
+    """
+
+    def __init__(self, *, registry: Registry | None = None, weight: float = 1.0) -> None:
+        self.registry = registry
+        self.weight = weight
+
+    def fit(self, X, y=None):
+        self.units_ = list(self.registry.ids)
+        self.index_ = {u: i for i, u in enumerate(self.units_)}
+        return self
+
+    def transform(self, X) -> sp.csr_matrix:
+        n = len(self.units_)
+        rows, cols = [], []
+        for r, text in enumerate(X):
+            seen = set()
+            for k, m in enumerate(self.registry.mentions(text)):
+                i = self.index_.get(m.unit)
+                if i is None:
+                    continue
+                if k == 0:
+                    seen.add(n + i)
+                seen.add(i)
+            for _, _, _, owners in self.registry.services(text):
+                for u in owners:
+                    if u in self.index_:
+                        seen.add(2 * n + self.index_[u])
+            rows.extend([r] * len(seen))
+            cols.extend(seen)
+        data = np.full(len(rows), self.weight, dtype=np.float64)
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(X), 3 * n))
