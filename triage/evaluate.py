@@ -1,12 +1,14 @@
 """Scores for a model on labelled data: held-out evaluation and stratified cross-validation."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
@@ -74,11 +76,13 @@ def cross_validate(
     unit_col: str | None,
     n_splits: int = 5,
     return_predictions: bool = False,
+    n_jobs: int | None = None,
 ) -> dict[str, Any]:
     """Stratified k-fold CV (shuffle, ``random_state=0``) with pooled out-of-fold scores and wall time.
 
     ``fit_model(train_df)`` must return a fitted model; the same function ``triage train`` uses is passed in.
     With ``return_predictions`` the pooled predictions, in row order, are under ``"predictions"``.
+    Folds run in parallel on ``n_jobs`` processes (default: one per core, at most one per fold).
     """
     strat_col = category_col or unit_col
     if strat_col is None:
@@ -89,12 +93,16 @@ def cross_validate(
             f"Label {counts.idxmin()!r} has only {counts.min()} rows; {n_splits}-fold CV needs at least {n_splits} per label."
         )
     skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=0)
-    preds: list = [None] * len(df)
+    splits = list(skf.split(np.zeros(len(df)), df[strat_col].to_numpy()))
+    n_jobs = n_jobs or min(n_splits, os.cpu_count() or 1)
+    texts = df[text_col]
     t0 = time.perf_counter()
-    for train_idx, test_idx in skf.split(np.zeros(len(df)), df[strat_col].to_numpy()):
-        model = fit_model(df.iloc[train_idx])
-        fold = model.classify_many(df[text_col].iloc[test_idx].tolist(), evidence=False)
-        for i, p in zip(test_idx, fold):
+    folds = Parallel(n_jobs=n_jobs)(
+        delayed(_fold)(fit_model, df.iloc[tr], texts.iloc[te].tolist()) for tr, te in splits
+    )
+    preds: list = [None] * len(df)
+    for (_, te), fold in zip(splits, folds):
+        for i, p in zip(te, fold):
             preds[i] = p
     seconds = time.perf_counter() - t0
     result = score_predictions(
@@ -106,3 +114,8 @@ def cross_validate(
     if return_predictions:
         result["predictions"] = preds
     return result
+
+
+def _fold(fit_model, train_df: pd.DataFrame, test_texts: list[str]) -> list:
+    """Fit on one fold's training rows and predict its held-out texts."""
+    return fit_model(train_df).classify_many(test_texts, evidence=False)

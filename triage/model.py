@@ -112,6 +112,8 @@ class TriageModel(BaseEstimator):
         if self.segmenter is None or self.registry is None:
             raise ValueError("TriageModel needs a segmenter and a registry; build one with triage.train.")
         texts = list(texts)
+        categories = None if categories is None else list(categories)
+        units = None if units is None else list(units)
         self.features_ = build_features(self.segmenter, self.params).fit(texts)
         X = self.features_.transform(texts)
         norms = self.features_[0].transform(texts)
@@ -278,7 +280,7 @@ class TriageModel(BaseEstimator):
                 break
             kind, feat = self._feature_names[x.indices[j]]
             term = feat.replace(" ", "") if kind == "word" else feat
-            if len(term.strip()) < 2 and kind == "char":
+            if sum(c.isalnum() for c in term) < 2:  # single characters and punctuation explain nothing
                 continue
             pos = norm.lower().find(term)
             if pos < 0 or not term.strip():

@@ -18,10 +18,11 @@ from .text import Segmenter, normalize
 
 #: Defaults chosen by cross-validation (see README, "Benchmarks").
 DEFAULT_PARAMS: dict[str, Any] = {
-    "word_ngrams": (1, 2),
-    "char_ngrams": (1, 3),
-    "min_df": 1,
+    "word_ngrams": (1, 1),
+    "char_ngrams": (1, 2),
+    "min_df": 2,
     "max_chars": 3000,
+    "head_chars": 40,
     "classifier": "svm",
     "C": 0.5,
     "class_weight": "balanced",
@@ -46,6 +47,16 @@ class Truncate(BaseEstimator, TransformerMixin):
         return [t[: self.max_chars] for t in X] if self.max_chars else list(X)
 
 
+class Head:
+    """Preprocessor keeping a text's first ``n`` characters (where titles and the gist usually are)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, text: str) -> str:
+        return text[: self.n].lower()
+
+
 def build_features(segmenter: Segmenter, params: dict[str, Any] | None = None) -> Pipeline:
     """Text → sparse features: normalise, truncate, then word and character TF-IDF n-grams."""
     p = {**DEFAULT_PARAMS, **(params or {})}
@@ -61,6 +72,11 @@ def build_features(segmenter: Segmenter, params: dict[str, Any] | None = None) -
     if p["char_ngrams"]:
         parts.append(
             ("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(p["char_ngrams"]), min_df=p["min_df"], sublinear_tf=True))
+        )
+    if p["head_chars"]:
+        parts.append(
+            ("head", TfidfVectorizer(tokenizer=segmenter, token_pattern=None, preprocessor=Head(p["head_chars"]),
+                                     sublinear_tf=True))
         )
     return Pipeline(
         [

@@ -1,0 +1,1 @@
+"""One router per area: classify, meta (categories/units/model), upload, health."""

@@ -1,0 +1,76 @@
+"""POST /v1/classify and /v1/classify/batch: thin wrappers over ``model.classify_many``."""
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from triage.errors import InputTextError
+from triage.text import check_text
+
+from .. import errors
+from ..deps import ModelDep, SettingsDep, model_ref
+from ..schemas import BatchIn, BatchItemOut, BatchOut, ClassifyIn, ClassifyOut, ItemError, PredictionOut
+
+router = APIRouter(prefix="/classify", tags=["classify"])
+
+_ERRORS = {413: "text_too_long", 422: "empty_text"}
+
+
+def _check(text: str, max_chars: int) -> errors.ApiError | None:
+    """The error this text would get (413 too long, 422 empty), or None if it can be classified."""
+    if len(text) > max_chars:
+        return errors.text_too_long(len(text), max_chars)
+    try:
+        check_text(text, max_chars)
+    except InputTextError:
+        return errors.empty_text()
+    return None
+
+
+@router.post("", response_model=ClassifyOut, summary="Classify one letter",
+             responses={413: {"description": "text over TRIAGE_MAX_TEXT_CHARS or body too large"},
+                        422: {"description": "empty text or a malformed request"},
+                        503: {"description": "model not loaded"}})
+async def classify_one(body: ClassifyIn, request: Request, model: ModelDep, settings: SettingsDep) -> ClassifyOut:
+    """Category (with alternatives), responsible unit (and how it was found), evidence spans, review flag."""
+    if err := _check(body.text, settings.max_text_chars):
+        raise err
+    [pred] = await run_in_threadpool(
+        model.classify_many, [body.text], top_k=body.top_k, max_chars=settings.max_text_chars
+    )
+    rid = request.state.request_id
+    request.state.log = f"category={pred.category} unit={pred.unit} review={int(pred.needs_review)}"
+    return ClassifyOut(**pred.to_dict(), model=model_ref(model), request_id=rid)
+
+
+@router.post("/batch", response_model=BatchOut, summary="Classify several letters",
+             responses={413: {"description": "more items than TRIAGE_MAX_BATCH_ITEMS or body too large"}})
+async def classify_batch(body: BatchIn, request: Request, model: ModelDep, settings: SettingsDep) -> BatchOut:
+    """Results in the order sent, each with its id. A bad item gets its own ``error``; the others still run."""
+    if len(body.items) > settings.max_batch_items:
+        raise errors.ApiError(
+            413, "batch_too_large",
+            f"一次最多 {settings.max_batch_items} 条，本次 {len(body.items)} 条。请分批提交。",
+            f"{len(body.items)} items; at most {settings.max_batch_items} per request. Split the batch.",
+        )
+    checked = [_check(item.text, settings.max_text_chars) for item in body.items]
+    good = [i for i, err in enumerate(checked) if err is None]
+    preds = await run_in_threadpool(
+        model.classify_many, [body.items[i].text for i in good], top_k=body.top_k, max_chars=settings.max_text_chars
+    )
+    by_index = dict(zip(good, preds))
+    out = []
+    for i, item in enumerate(body.items):
+        if (err := checked[i]) is not None:
+            out.append(BatchItemOut(id=item.id, error=ItemError(
+                code=err.code, message=f"{err.zh} {err.en}", message_zh=err.zh, message_en=err.en)))
+        else:
+            out.append(BatchItemOut(id=item.id, result=PredictionOut(**by_index[i].to_dict())))
+    n_errors = len(body.items) - len(good)
+    cats = Counter(p.category for p in preds)
+    units = Counter(p.unit for p in preds)
+    request.state.log = (f"items={len(body.items)} errors={n_errors} "
+                         f"categories={dict(cats.most_common(5))} units={dict(units.most_common(5))}")
+    return BatchOut(items=out, errors=n_errors, model=model_ref(model), request_id=request.state.request_id)

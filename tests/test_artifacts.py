@@ -1,0 +1,73 @@
+import json
+import os
+import shutil
+
+import pytest
+
+from triage import load_model
+from triage.artifacts import FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, read_manifest, sha256_file
+from triage.errors import ModelIntegrityError, ModelNotFoundError
+
+
+@pytest.fixture
+def copy(trained_dir, tmp_path):
+    dst = tmp_path / "m"
+    shutil.copytree(trained_dir, dst)
+    return dst
+
+
+def test_round_trip_keeps_predictions_and_manifest(trained_dir, model):
+    again = load_model(trained_dir)
+    text = "东坝派出所的民警骂人"
+    assert again.classify(text).to_dict() == model.classify(text).to_dict()
+    m = read_manifest(trained_dir)
+    assert m["format_version"] == FORMAT_VERSION
+    assert m["artifact"]["sha256"] == sha256_file(trained_dir / MODEL_FILE)
+    assert m["training_data"]["rows"] == 36 and len(m["training_data"]["sha256"]) == 64
+    assert set(m["labels"]["category"]) >= {"slow", "other"} and "police" in m["labels"]["unit"]
+    assert {"python", "scikit-learn", "numpy", "rjieba"} <= set(m["versions"])
+    assert m["created_at"]
+
+
+def test_tampered_model_file_is_refused(copy):
+    with open(copy / MODEL_FILE, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelIntegrityError, match="does not match the sha256"):
+        load_model(copy)
+
+
+def test_truncated_model_file_is_refused(copy):
+    path = copy / MODEL_FILE
+    os.truncate(path, path.stat().st_size // 2)
+    with pytest.raises(ModelIntegrityError, match="retrain|Restore"):
+        load_model(copy)
+
+
+def test_missing_manifest_is_refused(copy):
+    (copy / MANIFEST_FILE).unlink()
+    with pytest.raises(ModelIntegrityError, match="cannot be verified"):
+        load_model(copy)
+
+
+def test_edited_manifest_is_refused(copy):
+    m = json.loads((copy / MANIFEST_FILE).read_text())
+    m["artifact"]["sha256"] = "0" * 64
+    (copy / MANIFEST_FILE).write_text(json.dumps(m))
+    with pytest.raises(ModelIntegrityError):
+        load_model(copy)
+    (copy / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(ModelIntegrityError, match="not valid JSON"):
+        load_model(copy)
+
+
+def test_other_format_version_is_refused(copy):
+    m = json.loads((copy / MANIFEST_FILE).read_text())
+    m["format_version"] = FORMAT_VERSION + 1
+    (copy / MANIFEST_FILE).write_text(json.dumps(m))
+    with pytest.raises(ModelIntegrityError, match="format version"):
+        load_model(copy)
+
+
+def test_missing_directory_says_how_to_train(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="triage train"):
+        load_model(tmp_path / "nowhere")

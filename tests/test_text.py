@@ -1,0 +1,86 @@
+import csv
+from pathlib import Path
+
+import jieba
+import pytest
+
+from triage.errors import InputTextError
+from triage.registry import Registry
+from triage.text import Segmenter, check_text, mask_pii, normalize, normalize_with_offsets, read_userdict
+from triage.train import build_segmenter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_normalize_fullwidth_space_control_and_traditional():
+    assert normalize("  這個　ＡＢＣ１２３\t\n 乡镇\x00干部 ") == "这个 ABC123 乡镇干部"
+    assert normalize("a\u200bb") == "ab"  # zero-width space is a format character
+
+
+@pytest.mark.parametrize("text", ["  這個　ＡＢＣ１２３\t\n 乡镇\x00干部 ", "派出所😀民警", "ｅｍｏｊｉ 👍 發票", "x\r\ny"])
+def test_offsets_point_back_into_the_original(text):
+    norm, offsets = normalize_with_offsets(text)
+    assert norm == normalize(text)
+    assert len(offsets) == len(norm)
+    assert offsets == sorted(offsets) and all(0 <= i < len(text) for i in offsets)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\t\n", "\x00\x01"])
+def test_empty_or_whitespace_text_is_refused(bad):
+    with pytest.raises(InputTextError, match="empty"):
+        check_text(bad)
+
+
+def test_non_string_and_huge_text_are_refused():
+    with pytest.raises(InputTextError, match="must be a string"):
+        check_text(None)
+    with pytest.raises(InputTextError, match="limit is 10"):
+        check_text("很" * 11, max_chars=10)
+
+
+def test_mask_pii_masks_mobiles_landlines_and_id_cards():
+    masked = mask_pii("电话13812345678，座机0731-84567890，身份证11010119900307123X，金额1500元")
+    assert "13812345678" not in masked and "138****5678" in masked
+    assert "84567890" not in masked
+    assert "11010119900307123X" not in masked and "123X" in masked
+    assert "1500元" in masked
+
+
+def _corpus() -> list[str]:
+    texts = []
+    for name in ("data/dev.csv", "tests/data/tiny.csv"):
+        path = ROOT / name
+        if path.exists():
+            with open(path, encoding="utf-8") as f:
+                texts += [normalize(r["text"]) for r in csv.DictReader(f)]
+    return texts
+
+
+def test_rjieba_tokens_equal_jieba_with_the_same_dictionary():
+    registry = Registry.from_csv(ROOT / "data" / "units.csv")
+    seg = build_segmenter(registry, [ROOT / "data" / "userdict.txt"])
+    ref = jieba.Tokenizer()
+    for word, freq, tag in seg.words:
+        ref.add_word(word, freq, tag)
+    texts = _corpus()
+    assert len(texts) >= 30
+    for text in texts:
+        assert seg.cut(text) == [t for t in ref.lcut(text) if t.strip()], text
+
+
+def test_dictionary_words_stay_whole_and_segmenter_pickles():
+    import pickle
+
+    seg = Segmenter([("李家庄村", 2000, None), ("踢皮球", 3000, "v")])
+    assert "李家庄村" in seg("我是李家庄村的")
+    again = pickle.loads(pickle.dumps(seg))
+    assert again("他们踢皮球") == seg("他们踢皮球")
+
+
+def test_read_userdict(tmp_path):
+    p = tmp_path / "d.txt"
+    p.write_text("# comment\n踢皮球 3000 v\n东坝镇\n", encoding="utf-8")
+    assert read_userdict(p) == [("踢皮球", 3000, "v"), ("东坝镇", 2000, None)]
+    p.write_text("词 abc\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="whole number"):
+        read_userdict(p)
