@@ -11,6 +11,7 @@ from triage import TriageModel
 
 from .config import Settings
 from .errors import model_not_loaded, unauthorized
+from .inference import Classifier
 from .schemas import ModelRef
 
 
@@ -24,6 +25,10 @@ def get_model(request: Request) -> TriageModel:
     if model is None:
         raise model_not_loaded(getattr(request.app.state, "model_error", None) or "not loaded yet")
     return model
+
+
+def get_classifier(request: Request) -> Classifier:
+    return request.app.state.classifier
 
 
 def model_ref(model: TriageModel) -> ModelRef:
@@ -53,3 +58,4 @@ def require_api_key(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelDep = Annotated[TriageModel, Depends(get_model)]
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]

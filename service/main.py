@@ -27,6 +27,7 @@ import triage
 from . import errors
 from .config import Settings, get_settings
 from .deps import require_api_key
+from .inference import Classifier
 from .routes import classify, health, meta, upload
 
 log = logging.getLogger("service")
@@ -66,7 +67,9 @@ def load_into(app: FastAPI, settings: Settings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(load_into, app, app.state.settings)
-    yield
+    async with Classifier().running() as classifier:
+        app.state.classifier = classifier
+        yield
     app.state.model = None
 
 
@@ -150,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.model, app.state.model_error = None, "starting"
+    app.state.classifier = Classifier()  # replaced by a running one in lifespan
     errors.install(app)
 
     api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])

@@ -10,6 +10,8 @@ import logging
 import math
 import multiprocessing
 import pickle
+import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -270,7 +272,8 @@ def _label_in_worker(df: pd.DataFrame, text_cols: list[str]) -> pd.DataFrame:
 
 def _run_pool(chunks: Iterable[pd.DataFrame], model: TriageModel, text_cols: list[str], jobs: int) -> Iterator[pd.DataFrame]:
     """Label chunks on ``jobs`` processes, yielding results in input order with at most ``2 * jobs`` in flight."""
-    ctx = multiprocessing.get_context("spawn")  # safe in threaded hosts (the web service); the model ships once
+    # fork shares the loaded model at no cost, but is unsafe in a threaded host (the web service): spawn there.
+    ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(model,)) as pool:
         pending: deque[Future] = deque()
         for chunk in chunks:

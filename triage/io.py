@@ -147,6 +147,7 @@ class ChunkReader:
         self.total_rows: int | None = None
         self.arrow_schema = None
         self._raw = None
+        self._text = None
         self._size = max(self.path.stat().st_size, 1)
         if self.format == "parquet":
             import pyarrow.parquet as pq
@@ -175,14 +176,14 @@ class ChunkReader:
         except (ValueError, OSError, pd.errors.ParserError) as e:
             raise DataError(f"Cannot read {self.path} as {self.format}: {e}") from None
         finally:
-            if self._raw is not None:
-                self._raw.close()
+            if self._text is not None:
+                self._text.close()
 
     def _csv(self) -> Iterator[pd.DataFrame]:
         sep = "\t" if self.path.suffix.lower() == ".tsv" else ","
         self._raw = open(self.path, "rb")
-        text = io.TextIOWrapper(self._raw, encoding=sniff_encoding(self.path), errors="replace", newline="")
-        yield from pd.read_csv(text, dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False,
+        self._text = io.TextIOWrapper(self._raw, encoding=sniff_encoding(self.path), errors="replace", newline="")
+        yield from pd.read_csv(self._text, dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False,
                                chunksize=self.chunksize)
 
     def _jsonl(self) -> Iterator[pd.DataFrame]:
@@ -395,6 +396,8 @@ class ChunkWriter:
                 self._handle.close()
             elif self.format == "parquet" and self._schema is not None:
                 self._pq.close()
+            elif self.format == "xlsx":
+                self._ws.close()
         except Exception:  # noqa: BLE001 - best effort on the way out of a failure
             pass
 

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import InputTextError, TriageError
-from .pipeline import UnitFeatures, build_features, fit_classifier, linear_coef
+from .pipeline import DEFAULT_PARAMS, UnitFeatures, build_features, fit_classifier, linear_coef
 from .registry import UNKNOWN, Registry
 from .text import MAX_TEXT_CHARS, Segmenter, check_text, normalize_with_offsets
 
@@ -119,7 +119,8 @@ class TriageModel(BaseEstimator):
         norms = self.features_[0].transform(texts)
         self.category_clf_ = None
         self.unit_clf_ = None
-        self.unit_features_ = UnitFeatures(registry=self.registry).fit(norms)
+        params = {**DEFAULT_PARAMS, **(self.params or {})}
+        self.unit_features_ = UnitFeatures(registry=self.registry, weight=params["unit_feature_weight"]).fit(norms)
         if categories is not None:
             self.category_clf_ = fit_classifier(X, np.asarray(categories, dtype=object), self.params)
         if units is not None:
@@ -130,7 +131,7 @@ class TriageModel(BaseEstimator):
                     "fix the labels or add the units to units.csv."
                 )
             Xu = sp.hstack([X, self.unit_features_.transform(norms)], format="csr")
-            self.unit_clf_ = fit_classifier(Xu, np.asarray(units, dtype=object), self.params)
+            self.unit_clf_ = fit_classifier(Xu, np.asarray(units, dtype=object), {**params, "C": params["unit_C"], "classifier": params["unit_classifier"]})
         self.thresholds_ = {**DEFAULT_THRESHOLDS, **(self.thresholds or {})}
         self.mention_precision_ = _single_mention_precision(self.registry, norms, units)
         self._prepare()

@@ -26,6 +26,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "classifier": "svm",
     "C": 0.5,
     "class_weight": "balanced",
+    "unit_feature_weight": 1.0,
+    "unit_C": 1.0,
+    "unit_classifier": "svm",
 }
 
 

@@ -5,6 +5,7 @@
 - ``data/parts/*.jsonl`` (hand-written training letters) + ``data/generated.jsonl`` (from
   ``data/tools/generate.py``, marked ``origin=generated``) → ``data/train.csv``
 - ``data/dev/*.jsonl`` (hand-written, separate pass, never trained on) → ``data/dev.csv``
+- ``data/test/*.jsonl`` (hand-written by an independent writer at the end, scored once) → ``data/test.csv``
 
 Ids are stable: ``<part>-<line number>``. Texts that appear in dev are dropped from train, so the two never overlap.
 """
@@ -40,7 +41,8 @@ def write(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     dev = [r for p in sorted((DATA / "dev").glob("*.jsonl")) for r in read_part(p, "hand")]
-    dev_texts = {r["text"] for r in dev}
+    test = [r for p in sorted((DATA / "test").glob("*.jsonl")) for r in read_part(p, "hand")]
+    dev_texts = {r["text"] for r in dev + test}
     train = [r for p in sorted((DATA / "parts").glob("*.jsonl")) for r in read_part(p, "hand")]
     gen = DATA / "generated.jsonl"
     if gen.exists():
@@ -50,9 +52,11 @@ def main() -> None:
         if r["text"] not in seen:
             seen.add(r["text"])
             kept.append(r)
-    print(f"dropped {len(train) - len(kept)} training rows duplicating dev or each other")
+    print(f"dropped {len(train) - len(kept)} training rows duplicating dev/test or each other")
     write(kept, DATA / "train.csv")
     write(dev, DATA / "dev.csv")
+    if test:
+        write(test, DATA / "test.csv")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,12 @@ from __future__ import annotations
 from collections import Counter
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 
 from triage.errors import InputTextError
 from triage.text import check_text
 
 from .. import errors
-from ..deps import ModelDep, SettingsDep, model_ref
+from ..deps import ClassifierDep, ModelDep, SettingsDep, model_ref
 from ..schemas import BatchIn, BatchItemOut, BatchOut, ClassifyIn, ClassifyOut, ItemError, PredictionOut
 
 router = APIRouter(prefix="/classify", tags=["classify"])
@@ -33,13 +32,13 @@ def _check(text: str, max_chars: int) -> errors.ApiError | None:
              responses={413: {"description": "text over TRIAGE_MAX_TEXT_CHARS or body too large"},
                         422: {"description": "empty text or a malformed request"},
                         503: {"description": "model not loaded"}})
-async def classify_one(body: ClassifyIn, request: Request, model: ModelDep, settings: SettingsDep) -> ClassifyOut:
+async def classify_one(
+    body: ClassifyIn, request: Request, model: ModelDep, settings: SettingsDep, classifier: ClassifierDep
+) -> ClassifyOut:
     """Category (with alternatives), responsible unit (and how it was found), evidence spans, review flag."""
     if err := _check(body.text, settings.max_text_chars):
         raise err
-    [pred] = await run_in_threadpool(
-        model.classify_many, [body.text], top_k=body.top_k, max_chars=settings.max_text_chars
-    )
+    [pred] = await classifier.classify(model, [body.text], top_k=body.top_k, max_chars=settings.max_text_chars)
     rid = request.state.request_id
     request.state.log = f"category={pred.category} unit={pred.unit} review={int(pred.needs_review)}"
     return ClassifyOut(**pred.to_dict(), model=model_ref(model), request_id=rid)
@@ -47,7 +46,9 @@ async def classify_one(body: ClassifyIn, request: Request, model: ModelDep, sett
 
 @router.post("/batch", response_model=BatchOut, summary="Classify several letters",
              responses={413: {"description": "more items than TRIAGE_MAX_BATCH_ITEMS or body too large"}})
-async def classify_batch(body: BatchIn, request: Request, model: ModelDep, settings: SettingsDep) -> BatchOut:
+async def classify_batch(
+    body: BatchIn, request: Request, model: ModelDep, settings: SettingsDep, classifier: ClassifierDep
+) -> BatchOut:
     """Results in the order sent, each with its id. A bad item gets its own ``error``; the others still run."""
     if len(body.items) > settings.max_batch_items:
         raise errors.ApiError(
@@ -57,9 +58,9 @@ async def classify_batch(body: BatchIn, request: Request, model: ModelDep, setti
         )
     checked = [_check(item.text, settings.max_text_chars) for item in body.items]
     good = [i for i, err in enumerate(checked) if err is None]
-    preds = await run_in_threadpool(
-        model.classify_many, [body.items[i].text for i in good], top_k=body.top_k, max_chars=settings.max_text_chars
-    )
+    preds = await classifier.classify(
+        model, [body.items[i].text for i in good], top_k=body.top_k, max_chars=settings.max_text_chars
+    ) if good else []
     by_index = dict(zip(good, preds))
     out = []
     for i, item in enumerate(body.items):

@@ -28,7 +28,7 @@ from ..deps import ModelDep
 PATH = "/files/label"
 #: Response header carrying the run's summary as ASCII JSON (rows, errors, needs_review, by_category, ...).
 SUMMARY_HEADER = "X-Triage-Summary"
-_SUMMARY_KEYS = ("rows", "errors", "needs_review", "seconds", "by_category", "by_unit")
+_SUMMARY_KEYS = ("rows", "errors", "needs_review", "seconds", "by_category", "by_unit", "error_rows")
 
 router = APIRouter(tags=["files"])
 

@@ -1,0 +1,115 @@
+"""Throughput and peak memory of ``triage batch`` against the common tutorial baseline, at two file sizes.
+
+The input is built at run time, in a temporary directory, by repeating the real messages of
+``../shared/datasets/gov-messages-2020/unlabelled.csv`` (read from there; nothing is copied into the repo).
+The baseline is pandas + ``jieba.lcut`` + scikit-learn ``TfidfVectorizer`` + ``LinearSVC`` trained on
+``data/train.csv``, reading the whole file and predicting the whole text column at once. Each run happens in
+its own child process so that its peak resident memory (``getrusage``) is its own.
+
+    python benchmarks/batch_throughput.py                 # 25,000 and 100,000 rows
+    python benchmarks/batch_throughput.py --rows 4000     # quick: 1,000 and 4,000 rows
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT.parent / "shared" / "datasets" / "gov-messages-2020" / "unlabelled.csv"
+TRAIN = ROOT / "data" / "train.csv"
+
+
+def build_input(source: Path, rows: int, path: Path) -> None:
+    """Repeat the source messages to ``rows`` rows (fresh ids), as a UTF-8 CSV."""
+    import pandas as pd
+
+    src = pd.read_csv(source, dtype=str, keep_default_na=False)
+    reps = -(-rows // len(src))
+    df = pd.concat([src] * reps, ignore_index=True).iloc[:rows]
+    df["id"] = [f"m{i:07d}" for i in range(rows)]
+    df.to_csv(path, index=False)
+
+
+def peak_mb() -> dict[str, float]:
+    """Peak RSS in MB of this process and of its largest waited-for child (ru_maxrss is in KB on Linux)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"peak_mb": round(own, 1), "worker_peak_mb": round(child, 1)}
+
+
+def child_triage(inp: str, out: str, jobs: int, chunksize: int) -> dict:
+    from triage.cli import main
+
+    t0 = time.perf_counter()
+    code = main(["batch", inp, "-o", out, "--text-col", "title,text", "--id-col", "id",
+                 "--jobs", str(jobs), "--chunksize", str(chunksize), "--json"])
+    return {"seconds": time.perf_counter() - t0, "exit": code}
+
+
+def child_baseline(inp: str, out: str) -> dict:
+    import jieba
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    jieba.setLogLevel(60)
+    jieba.initialize()
+    t0 = time.perf_counter()
+    train = pd.read_csv(TRAIN, dtype=str, keep_default_na=False)
+    clf = make_pipeline(TfidfVectorizer(tokenizer=jieba.lcut, token_pattern=None), LinearSVC())
+    clf.fit(train["text"], train["category"])
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    df = pd.read_csv(inp, dtype=str, keep_default_na=False)
+    df["category"] = clf.predict(df["title"] + "\n" + df["text"])
+    df.to_csv(out, index=False)
+    return {"seconds": time.perf_counter() - t0, "train_seconds": train_s}
+
+
+def run_child(kind: str, *args: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{kind} run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=100_000, help="larger file size (the smaller is a quarter)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="triage batch --jobs (default: CPU count)")
+    p.add_argument("--chunksize", type=int, default=2000)
+    p.add_argument("--source", type=Path, default=SOURCE)
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        result = child_triage(rest[0], rest[1], int(rest[2]), int(rest[3])) if kind == "triage" else child_baseline(*rest)
+        print(json.dumps({**result, **peak_mb()}))
+        return
+    if not args.source.exists():
+        raise SystemExit(f"{args.source} not found; pass --source PATH to unlabelled.csv.")
+    print(f"machine: {os.cpu_count()} CPUs; triage batch --jobs {args.jobs} --chunksize {args.chunksize}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in (max(args.rows // 4, 1), args.rows):
+            inp = Path(tmp) / f"in_{rows}.csv"
+            build_input(args.source, rows, inp)
+            tri = run_child("triage", str(inp), str(Path(tmp) / "out.parquet"), str(args.jobs), str(args.chunksize))
+            base = run_child("baseline", str(inp), str(Path(tmp) / "base.csv"))
+            t_rps, b_rps = rows / tri["seconds"], rows / base["seconds"]
+            print(f"{rows:>9,} rows ({inp.stat().st_size / 1e6:.0f} MB) | "
+                  f"triage {t_rps:8,.0f} rows/s, peak {tri['peak_mb']:,.0f} MB (workers {tri['worker_peak_mb']:,.0f} MB each) | "
+                  f"baseline {b_rps:8,.0f} rows/s, peak {base['peak_mb']:,.0f} MB (training {base['train_seconds']:.1f}s, not counted) | "
+                  f"ratio {t_rps / b_rps:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

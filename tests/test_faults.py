@@ -1,0 +1,455 @@
+"""Model faults: a damaged, tampered, wrong-version or unreadable model is refused with one clear line.
+
+Each fault is injected into a copy of the session's tiny model and driven through ``triage.cli.main`` (exit code,
+stderr, no traceback) and ``triage.load_model`` (the error class). ``joblib.load`` is watched: a file that
+failed verification must never be unpickled.
+"""
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pytest
+
+from triage import load_model
+from triage.artifacts import FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, sha256_file
+from triage.cli import main
+from triage.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+
+TEXT = "东坝派出所户籍窗口下午三点就没人了"
+
+
+@pytest.fixture
+def model_copy(trained_dir, tmp_path) -> Path:
+    dst = tmp_path / "model"
+    shutil.copytree(trained_dir, dst)
+    return dst
+
+
+@pytest.fixture
+def unpickled(monkeypatch) -> list[str]:
+    """Every path ``joblib.load`` is asked to open (it is the only unpickler on the load path)."""
+    calls: list[str] = []
+    real = joblib.load
+
+    def spy(filename, *args, **kwargs):
+        calls.append(str(filename))
+        return real(filename, *args, **kwargs)
+
+    monkeypatch.setattr(joblib, "load", spy)
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("pickle.load called on the load path"))
+    return calls
+
+
+def _manifest(d: Path) -> dict:
+    return json.loads((d / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+def _write_manifest(d: Path, m: dict) -> None:
+    (d / MANIFEST_FILE).write_text(json.dumps(m, ensure_ascii=False), encoding="utf-8")
+
+
+# -- the faults -------------------------------------------------------------------------------------------------
+def truncate_half(d: Path) -> None:
+    p = d / MODEL_FILE
+    os.truncate(p, p.stat().st_size // 2)
+
+
+def truncate_empty(d: Path) -> None:
+    os.truncate(d / MODEL_FILE, 0)
+
+
+def flip_one_byte(d: Path) -> None:
+    p = d / MODEL_FILE
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    p.write_bytes(bytes(data))
+
+
+def append_bytes(d: Path) -> None:
+    with open(d / MODEL_FILE, "ab") as f:
+        f.write(b"cos\nsystem\n(S'echo pwned'\ntR.")  # a pickle payload tacked on the end
+
+
+def replace_with_malicious_pickle(d: Path) -> None:
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > /dev/null",))
+
+    (d / MODEL_FILE).write_bytes(pickle.dumps(Boom()))
+
+
+def model_file_missing(d: Path) -> None:
+    (d / MODEL_FILE).unlink()
+
+
+def manifest_missing(d: Path) -> None:
+    (d / MANIFEST_FILE).unlink()
+
+
+def manifest_hash_edited(d: Path) -> None:
+    m = _manifest(d)
+    m["artifact"]["sha256"] = "0" * 64
+    _write_manifest(d, m)
+
+
+def manifest_hash_removed(d: Path) -> None:
+    m = _manifest(d)
+    del m["artifact"]["sha256"]
+    _write_manifest(d, m)
+
+
+def manifest_hash_uppercased(d: Path) -> None:
+    m = _manifest(d)
+    m["artifact"]["sha256"] = m["artifact"]["sha256"].upper()
+    _write_manifest(d, m)
+
+
+def manifest_artifact_removed(d: Path) -> None:
+    m = _manifest(d)
+    del m["artifact"]
+    _write_manifest(d, m)
+
+
+def manifest_points_outside(d: Path) -> None:
+    m = _manifest(d)
+    outside = d.parent / "elsewhere.joblib"
+    shutil.copy(d / MODEL_FILE, outside)
+    m["artifact"]["file"] = "../elsewhere.joblib"
+    _write_manifest(d, m)
+
+
+def manifest_points_absolute(d: Path) -> None:
+    m = _manifest(d)
+    m["artifact"]["file"] = str((d / MODEL_FILE).resolve().parent.parent / "x.joblib")
+    _write_manifest(d, m)
+
+
+def manifest_file_is_null(d: Path) -> None:
+    m = _manifest(d)
+    m["artifact"]["file"] = None
+    _write_manifest(d, m)
+
+
+def manifest_file_is_number(d: Path) -> None:
+    m = _manifest(d)
+    m["artifact"]["file"] = 5
+    _write_manifest(d, m)
+
+
+def format_version_newer(d: Path) -> None:
+    m = _manifest(d)
+    m["format_version"] = FORMAT_VERSION + 1
+    _write_manifest(d, m)
+
+
+def format_version_missing(d: Path) -> None:
+    m = _manifest(d)
+    del m["format_version"]
+    _write_manifest(d, m)
+
+
+def format_version_string(d: Path) -> None:
+    m = _manifest(d)
+    m["format_version"] = str(FORMAT_VERSION)
+    _write_manifest(d, m)
+
+
+def manifest_not_json(d: Path) -> None:
+    (d / MANIFEST_FILE).write_text("{not json", encoding="utf-8")
+
+
+def manifest_empty(d: Path) -> None:
+    (d / MANIFEST_FILE).write_bytes(b"")
+
+
+def manifest_binary(d: Path) -> None:
+    (d / MANIFEST_FILE).write_bytes(b"\xff\xfe\x00\x81garbage")
+
+
+def manifest_is_a_list(d: Path) -> None:
+    (d / MANIFEST_FILE).write_text("[1, 2, 3]", encoding="utf-8")
+
+
+def manifest_is_a_directory(d: Path) -> None:
+    (d / MANIFEST_FILE).unlink()
+    (d / MANIFEST_FILE).mkdir()
+
+
+def model_file_is_a_directory(d: Path) -> None:
+    (d / MODEL_FILE).unlink()
+    (d / MODEL_FILE).mkdir()
+
+
+FAULTS = [
+    truncate_half, truncate_empty, flip_one_byte, append_bytes, replace_with_malicious_pickle, model_file_missing,
+    manifest_missing, manifest_hash_edited, manifest_hash_removed, manifest_hash_uppercased,
+    manifest_artifact_removed, manifest_points_outside, manifest_points_absolute, manifest_file_is_null,
+    manifest_file_is_number, format_version_newer, format_version_missing, format_version_string,
+    manifest_not_json, manifest_empty, manifest_binary, manifest_is_a_list, manifest_is_a_directory,
+    model_file_is_a_directory,
+]
+#: Faults where a bug stands in the way; each is explained in its xfail reason (and in the report of issue 7).
+KNOWN_BUGS = {
+    "manifest_file_is_null": "artifacts.load does `directory / manifest['artifact'].get('file', MODEL_FILE)`: a "
+    "null/number 'file' raises TypeError (traceback) instead of ModelIntegrityError",
+    "manifest_file_is_number": "same as manifest_file_is_null",
+    "manifest_is_a_directory": "read_manifest catches only PermissionError around read_text: IsADirectoryError "
+    "escapes as a traceback",
+    "model_file_is_a_directory": "load catches only PermissionError around sha256_file: IsADirectoryError escapes",
+}
+
+
+def _params(faults):
+    return [
+        pytest.param(f, id=f.__name__, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[f.__name__]))
+        if f.__name__ in KNOWN_BUGS else pytest.param(f, id=f.__name__)
+        for f in faults
+    ]
+
+
+def assert_one_clear_line(rc: int, err: str, out: str = "") -> str:
+    assert rc != 0
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and len(lines[0]) > 30, lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("fault", _params(FAULTS))
+def test_cli_refuses_a_bad_model(fault, model_copy, unpickled, capsys):
+    fault(model_copy)
+    rc = main(["classify", "--model", str(model_copy), TEXT])
+    out, err = capsys.readouterr()
+    line = assert_one_clear_line(rc, err, out)
+    assert out == ""  # no prediction was printed
+    assert str(model_copy) in line or MANIFEST_FILE in line or MODEL_FILE in line  # it says where
+    assert not unpickled, f"unpickled {unpickled} after {fault.__name__}"
+
+
+@pytest.mark.parametrize("fault", _params(FAULTS))
+def test_load_model_raises_a_model_error(fault, model_copy, unpickled):
+    fault(model_copy)
+    with pytest.raises(ModelError):
+        load_model(model_copy)
+    assert not unpickled
+
+
+@pytest.mark.parametrize(
+    "fault, error",
+    [
+        (truncate_half, ModelIntegrityError),
+        (flip_one_byte, ModelIntegrityError),
+        (replace_with_malicious_pickle, ModelIntegrityError),
+        (manifest_missing, ModelIntegrityError),
+        (manifest_not_json, ModelIntegrityError),
+        (format_version_newer, ModelIntegrityError),
+        (model_file_missing, ModelNotFoundError),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_error_class_and_message(fault, error, model_copy):
+    fault(model_copy)
+    with pytest.raises(error) as info:
+        load_model(model_copy)
+    message = str(info.value)
+    assert "\n" not in message
+    assert any(w in message for w in ("retrain", "Retrain", "Restore", "triage train"))
+
+
+def test_evaluate_and_info_refuse_too(model_copy, tiny_csv, unpickled, capsys):
+    flip_one_byte(model_copy)
+    rc = main(["evaluate", "--model", str(model_copy), "--data", str(tiny_csv)])
+    assert_one_clear_line(rc, capsys.readouterr().err)
+    manifest_not_json(model_copy)
+    rc = main(["info", "--model", str(model_copy)])
+    assert_one_clear_line(rc, capsys.readouterr().err)
+    assert not unpickled
+
+
+@pytest.mark.parametrize("where", ["missing", "a-file"])
+def test_no_model_directory(where, tmp_path, capsys, unpickled):
+    d = tmp_path / "nowhere"
+    if where == "a-file":
+        d.write_text("not a directory")
+    rc = main(["classify", "--model", str(d), TEXT])
+    line = assert_one_clear_line(rc, capsys.readouterr().err)
+    assert "triage train" in line
+    with pytest.raises(ModelNotFoundError):
+        load_model(d)
+    assert not unpickled
+
+
+def test_default_model_dir_from_environment_is_named(model_copy, monkeypatch, capsys):
+    """With no --model, the error names the directory that was tried (not ``None``)."""
+    flip_one_byte(model_copy)
+    monkeypatch.setenv("TRIAGE_MODEL_DIR", str(model_copy))
+    rc = main(["classify", TEXT])
+    line = assert_one_clear_line(rc, capsys.readouterr().err)
+    assert str(model_copy) in line
+
+
+def test_a_verified_file_of_the_wrong_kind_is_refused(model_copy, capsys):
+    """A manifest-consistent file holding something else than a triage model: refused, directory named."""
+    joblib.dump({"not": "a model"}, model_copy / MODEL_FILE)
+    m = _manifest(model_copy)
+    m["artifact"]["sha256"] = sha256_file(model_copy / MODEL_FILE)
+    _write_manifest(model_copy, m)
+    rc = main(["classify", "--model", str(model_copy), TEXT])
+    line = assert_one_clear_line(rc, capsys.readouterr().err)
+    assert "not a triage model" in line and str(model_copy) in line
+
+
+@pytest.mark.xfail(strict=True, reason="triage/__init__.py load_model formats the error with `path`, which is None "
+                   "when the default directory is used: 'None holds a dict, not a triage model'")
+def test_wrong_kind_message_names_the_default_directory(model_copy, monkeypatch):
+    joblib.dump({"not": "a model"}, model_copy / MODEL_FILE)
+    m = _manifest(model_copy)
+    m["artifact"]["sha256"] = sha256_file(model_copy / MODEL_FILE)
+    _write_manifest(model_copy, m)
+    monkeypatch.setenv("TRIAGE_MODEL_DIR", str(model_copy))
+    with pytest.raises(ModelIntegrityError) as info:
+        load_model()
+    assert "None" not in str(info.value)
+
+
+def test_verified_file_that_cannot_be_unpickled(model_copy, capsys):
+    """A checksum-valid file made with code that is not here (another version): ModelError, not a traceback."""
+    payload = b"\x80\x04\x95\x1c\x00\x00\x00\x00\x00\x00\x00\x8c\x0fno_such_module_\x94\x8c\x05Thing\x94\x93\x94)\x81\x94."
+    (model_copy / MODEL_FILE).write_bytes(payload)
+    m = _manifest(model_copy)
+    m["artifact"]["sha256"] = sha256_file(model_copy / MODEL_FILE)
+    _write_manifest(model_copy, m)
+    with pytest.raises(ModelError, match="could not be loaded"):
+        load_model(model_copy)
+    rc = main(["classify", "--model", str(model_copy), TEXT])
+    assert_one_clear_line(rc, capsys.readouterr().err)
+
+
+# -- unreadable model directory -----------------------------------------------------------------------------
+def _deny_inside(monkeypatch, directory: Path, *, stat: bool) -> None:
+    """Simulate ``chmod 000`` (as root, chmod does not stop reads): opening, and optionally stat-ing, any path
+    inside ``directory`` raises PermissionError, as the kernel does for a directory without r/x."""
+    prefix = str(directory) + os.sep
+    denied = lambda p: isinstance(p, (str, os.PathLike)) and os.fspath(p).startswith(prefix)  # noqa: E731
+
+    real_open, real_io_open, real_stat = builtins.open, io.open, os.stat
+
+    def fake_open(file, *args, **kwargs):
+        if denied(file):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    def fake_io_open(file, *args, **kwargs):
+        if denied(file):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_io_open(file, *args, **kwargs)
+
+    def fake_stat(path, *args, **kwargs):
+        if denied(path):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(io, "open", fake_io_open)
+    if stat:
+        monkeypatch.setattr(os, "stat", fake_stat)
+
+
+def test_unreadable_files_in_model_dir(model_copy, monkeypatch, unpickled, capsys):
+    """Files that exist but cannot be opened (chmod 000 on the files)."""
+    _deny_inside(monkeypatch, model_copy, stat=False)
+    rc = main(["classify", "--model", str(model_copy), TEXT])
+    line = assert_one_clear_line(rc, capsys.readouterr().err)
+    assert "permission denied" in line.lower()
+    assert not unpickled
+
+
+@pytest.mark.xfail(strict=True, reason="read_manifest calls Path.exists() outside its try: on a directory "
+                   "without search permission (chmod 000) stat raises PermissionError, which escapes the CLI")
+def test_unsearchable_model_dir(model_copy, monkeypatch, unpickled, capsys):
+    """``chmod 000`` on the directory: even stat-ing its entries fails."""
+    _deny_inside(monkeypatch, model_copy, stat=True)
+    rc = main(["classify", "--model", str(model_copy), TEXT])
+    line = assert_one_clear_line(rc, capsys.readouterr().err)
+    assert "permission denied" in line.lower()
+    assert not unpickled
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="running as root: chmod 000 does not stop root from reading "
+                    "(the simulated tests above cover this case)")
+def test_chmod_000_model_dir(model_copy, capsys, unpickled):
+    mode = model_copy.stat().st_mode
+    model_copy.chmod(0)
+    try:
+        rc = main(["classify", "--model", str(model_copy), TEXT])
+        assert_one_clear_line(rc, capsys.readouterr().err)
+    finally:
+        model_copy.chmod(mode)
+    assert not unpickled
+
+
+# -- the console entry point, end to end --------------------------------------------------------------------
+def test_process_exit_code_and_stderr(model_copy):
+    """The real process: exit status 1, one line on stderr, nothing on stdout."""
+    flip_one_byte(model_copy)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from triage.cli import main; sys.exit(main())",
+         "classify", "--model", str(model_copy), TEXT],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    err = "\n".join(line for line in proc.stderr.splitlines() if "Warning" not in line and "check_classification" not in line)
+    assert_one_clear_line(proc.returncode, err)
+
+
+# -- the service ------------------------------------------------------------------------------------------------
+def _service_app(model_dir: Path, monkeypatch):
+    main_mod = pytest.importorskip("service.main", reason="service/main.py not written yet")
+    from service import config
+
+    monkeypatch.setenv("TRIAGE_MODEL_DIR", str(model_dir))
+    monkeypatch.delenv("TRIAGE_API_KEYS", raising=False)
+    config.get_settings.cache_clear()
+    try:
+        return main_mod.create_app(config.Settings(model_dir=model_dir))
+    except TypeError:
+        return main_mod.create_app()
+
+
+@pytest.mark.parametrize("fault", [flip_one_byte, manifest_missing, format_version_newer, manifest_not_json,
+                                   replace_with_malicious_pickle], ids=lambda f: f.__name__)
+def test_service_not_ready_with_a_bad_model(fault, model_copy, monkeypatch, unpickled):
+    from fastapi.testclient import TestClient
+
+    fault(model_copy)
+    app = _service_app(model_copy, monkeypatch)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        body = json.dumps(ready.json(), ensure_ascii=False)
+        assert any(w in body for w in ("sha256", "manifest", "format version", "JSON", "verified")), body
+        assert "Traceback" not in body
+        # liveness still answers, and classification says why it cannot run
+        assert client.get("/healthz").status_code == 200
+        r = client.post("/v1/classify", json={"text": TEXT})
+        assert r.status_code == 503 and r.json()["code"] == "model_not_loaded"
+    assert not unpickled
+
+
+def test_service_ready_with_a_good_model(model_copy, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    app = _service_app(model_copy, monkeypatch)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200

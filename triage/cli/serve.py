@@ -1,0 +1,56 @@
+"""``triage serve``: run the intake-desk web service (API + page) with uvicorn.
+
+uvicorn and ``service`` are imported only when the command runs, so the library stays free of HTTP.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+
+from ._common import add_model_arg
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="run the web service: the API under /v1 and the page at /")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model (default 1)")
+    add_model_arg(p)
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(run=run)
+
+
+def log_config() -> dict:
+    """uvicorn's logging config plus the service's loggers (one access line per request, no texts)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg["loggers"]["service"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - uvicorn is a dependency
+        print("error: uvicorn is not installed; `pip install 'uvicorn[standard]'`.")
+        return 1
+    if args.workers < 1:
+        print("error: --workers must be at least 1.")
+        return 2
+    if args.model:
+        # Settings (and every worker process) read the model directory from the environment.
+        os.environ["TRIAGE_MODEL_DIR"] = str(args.model)
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        log_config=log_config(),
+        access_log=False,  # service.access logs each request with its id instead
+        proxy_headers=False,
+    )
+    return 0
