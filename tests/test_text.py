@@ -84,3 +84,17 @@ def test_read_userdict(tmp_path):
     p.write_text("词 abc\n", encoding="utf-8")
     with pytest.raises(ValueError, match="whole number"):
         read_userdict(p)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import triage.text
+
+    assert doctest.testmod(triage.text).failed == 0
+
+
+def test_masking_keeps_length_and_handles_full_width_and_brackets():
+    for raw in ["１３８１２３４５６７８", "(0731)84567890", "（0731）84567890", "+86 138-1234-5678"]:
+        masked = mask_pii(raw)
+        assert len(masked) == len(raw) and "*" in masked, raw

@@ -32,8 +32,9 @@ def load_model(path: str | Path | None = None) -> TriageModel:
     from .artifacts import load
     from .paths import default_model_dir
 
-    model, manifest = load(path or default_model_dir())
+    directory = path or default_model_dir()
+    model, manifest = load(directory)
     if not isinstance(model, TriageModel):
-        raise ModelIntegrityError(f"{path} holds a {type(model).__name__}, not a triage model; retrain it.")
+        raise ModelIntegrityError(f"{directory} holds a {type(model).__name__}, not a triage model; retrain it.")
     model.manifest = manifest
     return model

@@ -96,22 +96,25 @@ def save(model: Any, directory: str | Path, manifest: dict[str, Any]) -> Path:
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """Read and check a model directory's manifest (without touching the model file)."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise ModelNotFoundError(f"No model directory at {directory}. {_TRAIN_HINT}")
     path = directory / MANIFEST_FILE
-    if not path.exists():
-        raise ModelIntegrityError(
-            f"{path} is missing, so the model in {directory} cannot be verified and will not be loaded. "
-            f"Retrain it: {_TRAIN_HINT}"
-        )
     try:
+        if not directory.is_dir():
+            raise ModelNotFoundError(f"No model directory at {directory}. {_TRAIN_HINT}")
+        if not path.exists():
+            raise ModelIntegrityError(
+                f"{path} is missing, so the model in {directory} cannot be verified and will not be loaded. "
+                f"Retrain it: {_TRAIN_HINT}"
+            )
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except PermissionError:
-        raise ModelError(f"Cannot read {path}: permission denied. Fix the file permissions.") from None
+    except ModelError:
+        raise
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelIntegrityError(f"{path} is not valid JSON ({e}); the model will not be loaded. Retrain it.") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifact"), dict):
-        raise ModelIntegrityError(f"{path} has no 'artifact' entry; the model will not be loaded. Retrain it.")
+    except OSError as e:
+        raise ModelError(f"Cannot read {path}: {e.strerror or e}. Check the path and its permissions.") from None
+    artifact = manifest.get("artifact") if isinstance(manifest, dict) else None
+    if not isinstance(artifact, dict) or not isinstance(artifact.get("file", MODEL_FILE), str):
+        raise ModelIntegrityError(f"{path} has no valid 'artifact' entry; the model will not be loaded. Retrain it.")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelIntegrityError(
             f"Model in {directory} has format version {manifest.get('format_version')!r}; this triage reads "
@@ -127,12 +130,14 @@ def load(directory: str | Path) -> tuple[Any, dict[str, Any]]:
     path = directory / manifest["artifact"].get("file", MODEL_FILE)
     if path.parent.resolve() != directory.resolve():
         raise ModelIntegrityError(f"The manifest in {directory} points outside its directory; refusing to load.")
-    if not path.exists():
-        raise ModelNotFoundError(f"{path} is missing. {_TRAIN_HINT}")
     try:
+        if not path.is_file():
+            raise ModelNotFoundError(f"{path} is missing or not a file. {_TRAIN_HINT}")
         digest = sha256_file(path)
-    except PermissionError:
-        raise ModelError(f"Cannot read {path}: permission denied. Fix the file permissions.") from None
+    except ModelError:
+        raise
+    except OSError as e:
+        raise ModelError(f"Cannot read {path}: {e.strerror or e}. Check the path and its permissions.") from None
     if digest != manifest["artifact"].get("sha256"):
         raise ModelIntegrityError(
             f"{path} does not match the sha256 in {directory / MANIFEST_FILE} (file {digest[:12]}…, manifest "

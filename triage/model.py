@@ -13,10 +13,12 @@ from sklearn.utils.validation import check_is_fitted
 from .errors import InputTextError, TriageError
 from .pipeline import DEFAULT_PARAMS, UnitFeatures, build_features, fit_classifier, linear_coef
 from .registry import UNKNOWN, Registry
-from .text import MAX_TEXT_CHARS, Segmenter, check_text, normalize_with_offsets
+from .text import MAX_TEXT_CHARS, Segmenter, check_text, normalize, normalize_with_offsets
 
 #: Confidence below which a head's answer is flagged for review (overridden by thresholds tuned at training).
 DEFAULT_THRESHOLDS = {"category": 0.5, "unit": 0.5}
+#: Below this many training texts every term is kept (``min_df=1``).
+SMALL_CORPUS = 100
 #: A unit inferred from the service with less probability than this becomes ``unknown``.
 MIN_INFERRED_UNIT_SCORE = 0.3
 
@@ -114,15 +116,6 @@ class TriageModel(BaseEstimator):
         texts = list(texts)
         categories = None if categories is None else list(categories)
         units = None if units is None else list(units)
-        self.features_ = build_features(self.segmenter, self.params).fit(texts)
-        X = self.features_.transform(texts)
-        norms = self.features_[0].transform(texts)
-        self.category_clf_ = None
-        self.unit_clf_ = None
-        params = {**DEFAULT_PARAMS, **(self.params or {})}
-        self.unit_features_ = UnitFeatures(registry=self.registry, weight=params["unit_feature_weight"]).fit(norms)
-        if categories is not None:
-            self.category_clf_ = fit_classifier(X, np.asarray(categories, dtype=object), self.params)
         if units is not None:
             unknown_units = sorted(set(units) - set(self.registry.ids) - {UNKNOWN})
             if unknown_units:
@@ -130,8 +123,21 @@ class TriageModel(BaseEstimator):
                     f"Unit label(s) {', '.join(unknown_units[:5])} are not in the registry; "
                     "fix the labels or add the units to units.csv."
                 )
+        params = {**DEFAULT_PARAMS, **(self.params or {})}
+        if len(texts) < SMALL_CORPUS:  # too few texts to prune rare terms
+            params["min_df"] = 1
+        self.features_ = build_features(self.segmenter, params)
+        X = self.features_.fit_transform(texts)
+        norms = self.features_[0].transform(texts)
+        self.category_clf_ = None
+        self.unit_clf_ = None
+        self.unit_features_ = UnitFeatures(registry=self.registry, weight=params["unit_feature_weight"]).fit(norms)
+        if categories is not None:
+            self.category_clf_ = fit_classifier(X, np.asarray(categories, dtype=object), params)
+        if units is not None:
             Xu = sp.hstack([X, self.unit_features_.transform(norms)], format="csr")
-            self.unit_clf_ = fit_classifier(Xu, np.asarray(units, dtype=object), {**params, "C": params["unit_C"], "classifier": params["unit_classifier"]})
+            unit_params = {**params, "C": params["unit_C"], "classifier": params["unit_classifier"]}
+            self.unit_clf_ = fit_classifier(Xu, np.asarray(units, dtype=object), unit_params)
         self.thresholds_ = {**DEFAULT_THRESHOLDS, **(self.thresholds or {})}
         self.mention_precision_ = _single_mention_precision(self.registry, norms, units)
         self._prepare()
@@ -185,8 +191,7 @@ class TriageModel(BaseEstimator):
             check_text(t, max_chars)
         if not texts:
             return []
-        normed = [normalize_with_offsets(t) for t in texts]
-        norms = [n for n, _ in normed]
+        norms = [normalize(t) for t in texts]
         X = self.features_[1:].transform(norms)
         cat_p = self.category_clf_.predict_proba(X) if self.category_clf_ is not None else None
         unit_p = None
@@ -194,13 +199,15 @@ class TriageModel(BaseEstimator):
             Xu = sp.hstack([X, self.unit_features_.transform(norms)], format="csr")
             unit_p = self.unit_clf_.predict_proba(Xu)
         out = []
-        for i, (norm, offsets) in enumerate(normed):
-            out.append(self._one(texts[i], norm, offsets, X[i] if evidence else None, cat_p, unit_p, i, top_k))
+        for i, norm in enumerate(norms):
+            out.append(self._one(texts[i], norm, X[i] if evidence else None, cat_p, unit_p, i, top_k))
         return out
 
-    def _one(self, text, norm, offsets, x_row, cat_p, unit_p, i, top_k) -> Prediction:
+    def _one(self, text, norm, x_row, cat_p, unit_p, i, top_k) -> Prediction:
         reasons: list[str] = []
         ev: list[Evidence] = []
+        if x_row is not None:  # evidence points into the original text through a per-character normalisation
+            ev_norm, offsets = normalize_with_offsets(text)
         # category
         category, char, name, cscore, alts = None, "", "", 0.0, []
         if cat_p is not None:
@@ -212,13 +219,13 @@ class TriageModel(BaseEstimator):
             if cscore < self.thresholds_["category"]:
                 reasons.append("category_low_confidence")
             if x_row is not None:
-                ev.extend(self._category_evidence(text, norm, offsets, x_row, order[0]))
+                ev.extend(self._category_evidence(text, ev_norm, offsets, x_row, order[0]))
         # unit
         unit, uscore, usource, ualts = self._unit(norm, unit_p[i] if unit_p is not None else None)
         if uscore < self.thresholds_["unit"]:
             reasons.append("unit_low_confidence")
         if x_row is not None:
-            ev.extend(self._unit_evidence(text, norm, offsets, unit))
+            ev.extend(self._unit_evidence(text, ev_norm, offsets, unit))
         return Prediction(
             category=category,
             char=char,
@@ -283,7 +290,7 @@ class TriageModel(BaseEstimator):
             term = feat.replace(" ", "") if kind == "word" else feat
             if sum(c.isalnum() for c in term) < 2:  # single characters and punctuation explain nothing
                 continue
-            pos = norm.lower().find(term)
+            pos = _lower_same_length(norm).find(term)
             if pos < 0 or not term.strip():
                 continue
             span = (pos, pos + len(term))
@@ -316,3 +323,9 @@ def _single_mention_precision(registry: Registry, norms: Sequence[str], units: S
             hits += unit in named
     # Laplace-smoothed, so a tiny training set cannot claim certainty.
     return (hits + 1) / (total + 2) if total else 0.9
+
+
+def _lower_same_length(text: str) -> str:
+    """Lower-case ``text`` one character for one (``'İ'.lower()`` has two), so positions stay valid."""
+    low = text.lower()
+    return low if len(low) == len(text) else "".join(c if len(c.lower()) != 1 else c.lower() for c in text)

@@ -86,20 +86,37 @@ def check_text(text: object, max_chars: int = MAX_TEXT_CHARS) -> str:
 
 
 # --- privacy -----------------------------------------------------------------------------------------------
-_ID_CARD = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{7,8})(?!\d)")
+_D = "[0-9\uff10-\uff19]"  # ASCII and full-width digits
+_SEP = "[- \u2010-\u2015\uff0d]?"
+_ID_CARD = re.compile(rf"(?<![0-9A-Za-z\uff10-\uff19])[1-9\uff11-\uff19]{_D}{{16}}[0-9Xx\uff10-\uff19\uff38\uff58](?![0-9A-Za-z\uff10-\uff19])")
+_MOBILE = re.compile(rf"(?<!{_D})(?:[+\uff0b]?[8\uff18][6\uff16]{_SEP})?[1\uff11][3-9\uff13-\uff19]{_D}{_SEP}{_D}{{4}}{_SEP}{_D}{{4}}(?!{_D})")
+_LANDLINE = re.compile(rf"(?<!{_D})(?P<area>[(\uff08]?[0\uff10]{_D}{{2,3}}[)\uff09]?){_SEP}(?P<num>{_D}{{7,8}})(?!{_D})")
+
+
+def _mask_digits(match: re.Match, keep_head: int, keep_tail: int) -> str:
+    """Replace the digits of a match with ``*``, one for one, except the first and last few."""
+    s = match.group()
+    digits = [i for i, c in enumerate(s) if c.isdigit() or c in "Xx\uff38\uff58"]
+    hide = set(digits[keep_head : len(digits) - keep_tail])
+    return "".join("*" if i in hide else c for i, c in enumerate(s))
 
 
 def mask_pii(text: str) -> str:
-    """Mask 18-digit ID-card numbers, 11-digit mobiles and landlines, keeping only a few digits.
+    """Mask 18-digit ID-card numbers, mobiles (11 digits, optional +86) and landlines.
+
+    Digits are replaced one for one, so the text keeps its length and offsets into it stay valid.
+    Full-width digits and bracketed area codes are recognised too.
 
     >>> mask_pii("电话13812345678, 身份证110101199003071234")
     '电话138****5678, 身份证110101********1234'
     """
-    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + m.group(3)[-4:], text)
-    text = _MOBILE.sub(lambda m: (m.group(1) or "") + m.group(2) + "****" + m.group(4), text)
-    return _LANDLINE.sub(lambda m: m.group(1) + "-" + "*" * (len(m.group(2)) - 2) + m.group(2)[-2:], text)
+    text = _ID_CARD.sub(lambda m: _mask_digits(m, 6, 4), text)
+    text = _MOBILE.sub(lambda m: _mask_digits(m, _count_digits(m.group()) - 8, 4), text)
+    return _LANDLINE.sub(lambda m: _mask_digits(m, _count_digits(m.group("area")), 2), text)
+
+
+def _count_digits(s: str) -> int:
+    return sum(c.isdigit() for c in s)
 
 
 # --- segmentation ------------------------------------------------------------------------------------------
@@ -135,11 +152,17 @@ class Segmenter:
     Parameters
     ----------
     words : iterable of (word, freq, tag)
-        Extra dictionary entries, as from :func:`read_userdict`.
+        Extra dictionary entries, as from :func:`read_userdict`; words already in jieba's dictionary are
+        left as they are.
     """
 
     def __init__(self, words: Iterable[tuple[str, int, str | None]] = ()) -> None:
-        self.words = [(w, int(f), t) for w, f, t in words]
+        import rjieba
+
+        # Words jieba already knows keep their frequency: re-adding one makes jieba and rjieba count the
+        # dictionary's total differently, and their tokens would then diverge.
+        base = rjieba.Jieba()
+        self.words = [(w, int(f), t) for w, f, t in words if not base.has_word(w)]
         self._build()
 
     def _build(self) -> None:

@@ -54,7 +54,8 @@ def render(pred, text: str) -> str:
     review = "yes (" + ", ".join(pred.review_reasons) + ")" if pred.needs_review else "no"
     alts = ", ".join(f"{a.char or a.category} {a.score:.2f}" for a in pred.alternatives)
     ev = ", ".join(f"{mask_pii(e.term)}[{e.start}:{e.end}]" for e in pred.evidence)
-    preview = mask_pii(text[:60]) + ("…" if len(text) > 60 else "")
+    masked = mask_pii(text)  # mask before cutting, so a number split by the cut is still recognised
+    preview = masked[:60] + ("…" if len(masked) > 60 else "")
     return "\n".join([
         f"text: {preview}",
         f"category: {pred.category} {pred.char} {pred.name} ({pred.category_score:.2f})" + (f"  alternatives: {alts}" if alts else ""),
