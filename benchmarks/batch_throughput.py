@@ -2,7 +2,7 @@
 
 The input is built at run time, in a temporary directory, by repeating the real messages of
 ``../shared/datasets/gov-messages-2020/unlabelled.csv`` (read from there; nothing is copied into the repo).
-The baseline is pandas + ``jieba.lcut`` + scikit-learn ``TfidfVectorizer`` + ``LinearSVC`` trained on
+Both write CSV. The baseline is pandas + ``jieba.lcut`` + scikit-learn ``TfidfVectorizer`` + ``LinearSVC`` trained on
 ``data/train.csv``, reading the whole file and predicting the whole text column at once. Each run happens in
 its own child process so that its peak resident memory (``getrusage``) is its own.
 
@@ -47,10 +47,19 @@ def peak_mb() -> dict[str, float]:
 def child_triage(inp: str, out: str, jobs: int, chunksize: int) -> dict:
     from triage.cli import main
 
+    import pandas as pd
+
     t0 = time.perf_counter()
     code = main(["batch", inp, "-o", out, "--text-col", "title,text", "--id-col", "id",
                  "--jobs", str(jobs), "--chunksize", str(chunksize), "--json"])
-    return {"seconds": time.perf_counter() - t0, "exit": code}
+    seconds = time.perf_counter() - t0
+    if code != 0:
+        raise SystemExit(f"triage batch exited with {code}")
+    labelled = pd.read_csv(out, dtype=str, keep_default_na=False, usecols=["category", "error"])
+    expected = sum(1 for _ in pd.read_csv(inp, dtype=str, usecols=["id"], chunksize=50_000) for _ in _.index)
+    if len(labelled) != expected or (labelled["category"] == "").sum() > (labelled["error"] != "").sum():
+        raise SystemExit("triage batch output is incomplete: the benchmark would be meaningless")
+    return {"seconds": seconds, "exit": code, "error_rows": int((labelled["error"] != "").sum())}
 
 
 def child_baseline(inp: str, out: str) -> dict:
@@ -102,13 +111,13 @@ def main(argv: list[str] | None = None) -> None:
         for rows in (max(args.rows // 4, 1), args.rows):
             inp = Path(tmp) / f"in_{rows}.csv"
             build_input(args.source, rows, inp)
-            tri = run_child("triage", str(inp), str(Path(tmp) / "out.parquet"), str(args.jobs), str(args.chunksize))
+            tri = run_child("triage", str(inp), str(Path(tmp) / "out.csv"), str(args.jobs), str(args.chunksize))
             base = run_child("baseline", str(inp), str(Path(tmp) / "base.csv"))
             t_rps, b_rps = rows / tri["seconds"], rows / base["seconds"]
             print(f"{rows:>9,} rows ({inp.stat().st_size / 1e6:.0f} MB) | "
                   f"triage {t_rps:8,.0f} rows/s, peak {tri['peak_mb']:,.0f} MB (workers {tri['worker_peak_mb']:,.0f} MB each) | "
                   f"baseline {b_rps:8,.0f} rows/s, peak {base['peak_mb']:,.0f} MB (training {base['train_seconds']:.1f}s, not counted) | "
-                  f"ratio {t_rps / b_rps:.2f}x", flush=True)
+                  f"ratio {t_rps / b_rps:.2f}x | triage rows with an error: {tri['error_rows']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,10 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:  # FastAPI could not parse the body (e.g. not UTF-8): bad input is a 422
+        body = error_body("invalid_request", "请求体无法解析：请发送 UTF-8 编码的 JSON。",
+                          "The request body could not be parsed; send UTF-8 encoded JSON.", _request_id(request))
+        return JSONResponse(body, status_code=422)
     code, zh, en = _HTTP_CODES.get(exc.status_code, ("http_error", "请求失败。", str(exc.detail)))
     return JSONResponse(error_body(code, zh, en, _request_id(request)), status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))

@@ -13,9 +13,11 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 from pathlib import Path
 
 import anyio
+from fastapi_offline import FastAPIOffline
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
@@ -28,6 +30,7 @@ from . import errors
 from .config import Settings, get_settings
 from .deps import require_api_key
 from .inference import Classifier
+from .schemas import error_responses
 from .routes import classify, health, meta, upload
 
 log = logging.getLogger("service")
@@ -142,13 +145,20 @@ async def _send_json(send: Send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+def _version() -> str:
+    try:
+        return metadata.version("triage")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. ``settings`` defaults to the environment's (``TRIAGE_*``)."""
     settings = settings or get_settings()
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs served from the package's own files: intake machines are offline
         title="triage intake desk",
         summary="作风类别与责任单位分流 · Route complaint letters by work-style category and responsible unit",
-        version=triage.__dict__.get("__version__", "0.1.0"),
+        version=_version(),
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -156,7 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.classifier = Classifier()  # replaced by a running one in lifespan
     errors.install(app)
 
-    api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)],
+                    responses=error_responses(401, 413, 422, 503))
     api.include_router(classify.router)
     api.include_router(meta.router)
     api.include_router(upload.router)

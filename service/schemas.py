@@ -12,14 +12,14 @@ _EXAMPLE = "东坝派出所户籍窗口下午三点就没人了，等了一下�
 class ClassifyIn(BaseModel):
     """One letter to classify. Length is capped by the ``TRIAGE_MAX_TEXT_CHARS`` setting (413 beyond)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": _EXAMPLE, "top_k": 3}]})
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"text": _EXAMPLE, "top_k": 3}]})
 
     text: str = Field(description="the letter, as received; evidence offsets index into it")
     top_k: int = Field(3, ge=1, le=20, description="how many categories to rank (the top one plus alternatives)")
 
 
 class BatchItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str | int = Field(description="the caller's id, echoed back")
     text: str
@@ -29,7 +29,7 @@ class BatchIn(BaseModel):
     """Several letters; at most ``TRIAGE_MAX_BATCH_ITEMS`` (413 beyond)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"items": [{"id": "a1", "text": _EXAMPLE}], "top_k": 3}]}
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"items": [{"id": "a1", "text": _EXAMPLE}], "top_k": 3}]}
     )
 
     items: list[BatchItemIn] = Field(min_length=1)
@@ -134,6 +134,30 @@ class ModelOut(BaseModel):
     sha256: str
     thresholds: dict[str, float] = Field(description="review thresholds in force (after any override)")
     manifest: dict[str, Any]
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error: a stable ``code`` and the message in Chinese and English."""
+
+    code: str = Field(description="stable, e.g. empty_text, text_too_long, unauthorized, model_not_loaded")
+    message: str = Field(description="message_zh and message_en together")
+    message_zh: str
+    message_en: str
+    request_id: str | None
+    details: list[ErrorDetail] | None = Field(None, description="for invalid_request: where and what (never the input)")
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` entries for these status codes, all with the :class:`ErrorOut` body."""
+    text = {401: "API keys are set and the Bearer key is missing or wrong", 413: "text, batch or body over its cap",
+            422: "empty text or a malformed request", 501: "not part of this build", 503: "model not loaded"}
+    return {c: {"model": ErrorOut, "description": text.get(c, "error")} for c in codes}
 
 
 class HealthOut(BaseModel):

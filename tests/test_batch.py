@@ -221,3 +221,18 @@ def test_label_frame_keeps_index_order_and_columns(model):
     out = label_frame(model, df, ["text"])
     assert list(out["id"]) == list(df["id"]) and out.columns[-len(RESULT_COLUMNS):].tolist() == RESULT_COLUMNS
     assert os.linesep not in "".join(out["error"].dropna())
+
+
+def test_xlsx_sheets_other_than_the_one_read_are_named(tmp_path, model):
+    from triage.batch import label_file
+
+    src = tmp_path / "two.xlsx"
+    with pd.ExcelWriter(src) as w:
+        pd.DataFrame({"text": ["东坝派出所窗口没人", "医保报销拖了半年"]}).to_excel(w, sheet_name="一月", index=False)
+        pd.DataFrame({"text": ["城管随便罚款", "低保评定不公", "电费太贵"]}).to_excel(w, sheet_name="二月", index=False)
+    first = label_file(src, tmp_path / "a.csv", model=model)
+    assert first.rows == 2 and first.unread_sheets == ["二月"] and "二月" in first.render()
+    second = label_file(src, tmp_path / "b.csv", model=model, sheet="二月")
+    assert second.rows == 3 and second.unread_sheets == ["一月"]
+    with pytest.raises(DataError, match="no sheet '三月'"):
+        label_file(src, tmp_path / "c.csv", model=model, sheet="三月")

@@ -197,23 +197,12 @@ FAULTS = [
     manifest_not_json, manifest_empty, manifest_binary, manifest_is_a_list, manifest_is_a_directory,
     model_file_is_a_directory,
 ]
-#: Faults where a bug stands in the way; each is explained in its xfail reason (and in the report of issue 7).
-KNOWN_BUGS = {
-    "manifest_file_is_null": "artifacts.load does `directory / manifest['artifact'].get('file', MODEL_FILE)`: a "
-    "null/number 'file' raises TypeError (traceback) instead of ModelIntegrityError",
-    "manifest_file_is_number": "same as manifest_file_is_null",
-    "manifest_is_a_directory": "read_manifest catches only PermissionError around read_text: IsADirectoryError "
-    "escapes as a traceback",
-    "model_file_is_a_directory": "load catches only PermissionError around sha256_file: IsADirectoryError escapes",
-}
+#: Found by this file and fixed: a null/number artifact 'file' (TypeError), a manifest or model file that is a
+#: directory (IsADirectoryError), both escaping as tracebacks.
 
 
 def _params(faults):
-    return [
-        pytest.param(f, id=f.__name__, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[f.__name__]))
-        if f.__name__ in KNOWN_BUGS else pytest.param(f, id=f.__name__)
-        for f in faults
-    ]
+    return [pytest.param(f, id=f.__name__) for f in faults]
 
 
 def assert_one_clear_line(rc: int, err: str, out: str = "") -> str:
@@ -309,8 +298,6 @@ def test_a_verified_file_of_the_wrong_kind_is_refused(model_copy, capsys):
     assert "not a triage model" in line and str(model_copy) in line
 
 
-@pytest.mark.xfail(strict=True, reason="triage/__init__.py load_model formats the error with `path`, which is None "
-                   "when the default directory is used: 'None holds a dict, not a triage model'")
 def test_wrong_kind_message_names_the_default_directory(model_copy, monkeypatch):
     joblib.dump({"not": "a model"}, model_copy / MODEL_FILE)
     m = _manifest(model_copy)
@@ -374,8 +361,6 @@ def test_unreadable_files_in_model_dir(model_copy, monkeypatch, unpickled, capsy
     assert not unpickled
 
 
-@pytest.mark.xfail(strict=True, reason="read_manifest calls Path.exists() outside its try: on a directory "
-                   "without search permission (chmod 000) stat raises PermissionError, which escapes the CLI")
 def test_unsearchable_model_dir(model_copy, monkeypatch, unpickled, capsys):
     """``chmod 000`` on the directory: even stat-ing its entries fails."""
     _deny_inside(monkeypatch, model_copy, stat=True)

@@ -10,6 +10,7 @@ import csv
 import hmac
 import json
 import logging
+import random
 import re
 import secrets
 import shutil
@@ -58,17 +59,21 @@ MASKED = [
     ("13812345678", "138****5678"),
     ("+8613812345678", "+86138****5678"),
     ("+86 13812345678", "+86 138****5678"),
-    ("+86 138 1234 5678", "+86 138****5678"),
-    ("+86-138-1234-5678", "+86-138****5678"),
-    ("138-1234-5678", "138****5678"),
-    ("138 1234 5678", "138****5678"),
+    ("+86 138 1234 5678", "+86 138 **** 5678"),
+    ("+86-138-1234-5678", "+86-138-****-5678"),
+    ("138-1234-5678", "138-****-5678"),
+    ("138 1234 5678", "138 **** 5678"),
     ("电话19912345678请回电", "电话199****5678请回电"),
     # landlines
     ("0731-84567890", "0731-******90"),
-    ("0731 84567890", "0731-******90"),
-    ("073184567890", "0731-******90"),
+    ("0731 84567890", "0731 ******90"),
+    ("073184567890", "0731******90"),
     ("010-12345678", "010-******78"),
     ("座机0731-8456789。", "座机0731-*****89。"),
+    ("(0731)84567890", "(0731)******90"),
+    ("（０７３１）８４５６７８９０", "（０７３１）******９０"),
+    # full-width digits (typed with a Chinese IME)
+    ("１３８１２３４５６７８", "１３８****５６７８"),
     # ID cards
     ("110101199003071234", "110101********1234"),
     ("11010119900307123X", "110101********123X"),
@@ -82,9 +87,10 @@ MASKED = [
 @pytest.mark.parametrize("text, expected", MASKED)
 def test_mask_pii(text, expected):
     assert mask_pii(text) == expected
+    assert len(mask_pii(text)) == len(text)  # one "*" per digit: offsets into the text stay valid
 
 
-#: Formats the library misses (see the report of issue 7 for the fix).
+#: Formats the first version missed (found by this file; fixed).
 MISSED = [
     pytest.param("电话１３８１２３４５６７８", "１３８１２３４５６７８", id="full-width-mobile"),
     pytest.param("＋８６１３８１２３４５６７８", "１３８１２３４５６７８", id="full-width-plus86"),
@@ -94,8 +100,6 @@ MISSED = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="mask_pii's patterns use ASCII [0-9] literals and no parentheses: full-width "
-                   "digits (common from Chinese IMEs) and '(0731)84567890' stay unmasked")
 @pytest.mark.parametrize("text, secret", MISSED)
 def test_mask_pii_full_width_and_parentheses(text, secret):
     assert secret not in mask_pii(text)
@@ -129,6 +133,7 @@ def pii(draw):
 def test_mask_pii_hides_every_generated_number(before, number, after):
     shown, secret = number
     masked = mask_pii(before + shown + after)
+    assert len(masked) == len(before + shown + after)
     digits = re.sub(r"[^0-9Xx]", "", masked)
     assert secret not in digits, (shown, masked)
     assert before in masked and after in masked  # the words around are kept
@@ -144,16 +149,16 @@ def test_cli_classify_output_masks_numbers(trained_dir, capsys):
         assert secret not in out
 
 
-@pytest.mark.parametrize("cut", [43, 47, 50, 53, 56, 59])
-@pytest.mark.xfail(strict=True, reason="triage/cli/classify.py render() masks text[:60] after cutting it: a number "
-                   "split by the cut is no longer recognised and its first digits are printed unmasked")
+@pytest.mark.parametrize("cut", [43, 46, 50, 53])
 def test_cli_preview_masks_a_number_cut_at_60_chars(trained_dir, capsys, cut):
-    text = "派" * cut + ID_CARD + "，户籍窗口拖了半年"
+    id_card = "440301198512250019"
+    text = "派" * cut + id_card + "，户籍窗口拖了半年"
     main(["classify", "--model", str(trained_dir), text])
     preview = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("text: "))
     shown = re.sub(r"[^0-9X]", "", preview)
-    # only digits that the masked full letter shows (the ID's first 6 and last 4) may appear, never its birth date
-    assert mask_pii(text).replace("*", "").find(shown) >= 0 and "1990" not in shown, preview
+    # only digits the masked full letter shows (the ID's first 6 and last 4) may appear, never the birth date
+    assert shown in mask_pii(text).replace("*", "") and "1985" not in shown, preview
+    # (the first version masked text[:60] after the cut and printed up to 17 digits of the ID)
 
 
 def test_cli_errors_do_not_echo_text(trained_dir, capsys):
@@ -177,8 +182,7 @@ def letters_csv(tmp_path, tiny_csv) -> Path:
     return path
 
 
-@pytest.mark.parametrize("verbose", [[], ["-v"]], ids=["quiet", "verbose"])
-def test_cli_paths_never_log_text(trained_dir, letters_csv, tmp_path, caplog, capsys, verbose):
+def test_cli_paths_never_log_text(trained_dir, letters_csv, tmp_path, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     model = str(trained_dir)
     runs = [
@@ -193,10 +197,10 @@ def test_cli_paths_never_log_text(trained_dir, letters_csv, tmp_path, caplog, ca
     if (Path(__file__).parents[1] / "triage" / "batch.py").exists():
         runs.append(["batch", str(letters_csv), "-o", str(tmp_path / "out.csv"), "--model", model])
     for argv in runs:
-        main([*verbose, *argv])
+        main(["-v", *argv])
         err = capsys.readouterr().err
         assert_no_letter(err, f"stderr of {argv[0]}")
-    assert caplog.records or not verbose  # -v does log something, so the search is not vacuous
+    assert caplog.records  # something is logged, so the search is not vacuous
     assert_no_letter(all_logged(caplog.records), "the logs")
 
 
@@ -346,9 +350,25 @@ def test_page_masks_parenthesised_area_code():
     assert "84567890" not in masked
 
 
-@settings(max_examples=50, deadline=None)
-@given(numbers=st.lists(pii(), min_size=1, max_size=20))
-def test_page_hides_every_generated_number(numbers):
+def random_pii(rng: random.Random) -> tuple[str, str]:
+    """Like the ``pii`` strategy, from a seeded generator (so 300 numbers cost one Node run)."""
+    digits = lambda n: "".join(rng.choice("0123456789") for _ in range(n))  # noqa: E731
+    kind = rng.choice(["mobile", "landline", "id"])
+    if kind == "mobile":
+        d = "1" + rng.choice("3456789") + digits(9)
+        sep = rng.choice(["", " ", "-"])
+        return rng.choice(["", "+86", "+86 ", "+86-", "86"]) + d[:3] + sep + d[3:7] + sep + d[7:], d
+    if kind == "landline":
+        local = rng.choice("2345678") + digits(rng.choice([6, 7]))
+        return "0" + digits(rng.choice([2, 3])) + rng.choice(["", "-", " "]) + local, local
+    d = rng.choice("123456789") + digits(16) + rng.choice("0123456789Xx")
+    return d, d
+
+
+def test_page_hides_every_generated_number():
+    rng = random.Random(20240607)
+    numbers = [random_pii(rng) for _ in range(300)]
     got = _page_mask(["某" + shown + "号" for shown, _ in numbers])
     for (shown, secret), masked in zip(numbers, got):
         assert secret not in re.sub(r"[^0-9Xx]", "", masked), (shown, masked)
+        assert len(masked) == len(shown) + 2

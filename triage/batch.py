@@ -26,7 +26,6 @@ import pandas as pd
 from .errors import DataError, InputTextError
 from .io import READ_ERROR, ChunkReader, ChunkWriter, atomic_output, check_columns, file_format
 from .model import TriageModel
-from .text import check_text
 
 log = logging.getLogger(__name__)
 
@@ -51,31 +50,52 @@ def label_frame(model: TriageModel, df: pd.DataFrame, text_cols: Sequence[str] =
     other rows are classified in one :meth:`~triage.model.TriageModel.classify_many` call. An input column
     named like a result column is kept as ``input_<name>``.
     """
-    df = df.reset_index(drop=True)
-    read_errors = df.pop(READ_ERROR).tolist() if READ_ERROR in df.columns else [None] * len(df)
-    check_columns(df, text_cols)
-    texts, errors = _texts(df, text_cols, read_errors)
+    df, texts, errors = _prepare(df, text_cols)
+    return _attach(df, label_texts(model, texts, errors))
+
+
+def label_texts(model: TriageModel, texts: list[str], errors: list[str | None]) -> pd.DataFrame:
+    """The result columns for ``texts``; a text with an ``errors`` entry, or that the model refuses, gets an error."""
+    errors = list(errors)
     ok = [i for i, e in enumerate(errors) if e is None]
-    preds = model.classify_many([texts[i] for i in ok], top_k=1, evidence=False) if ok else []
-    cols: dict[str, list[Any]] = {c: [None] * len(df) for c in RESULT_COLUMNS}
+    preds = model.classify_many([texts[i] for i in ok], top_k=1, evidence=False, errors="return") if ok else []
+    cols: dict[str, list[Any]] = {c: [None] * len(texts) for c in RESULT_COLUMNS}
     for c in _FLOAT_COLUMNS:
-        cols[c] = [math.nan] * len(df)
+        cols[c] = [math.nan] * len(texts)
     for i, p in zip(ok, preds):
+        if isinstance(p, InputTextError):
+            errors[i] = str(p)
+            continue
         for c, v in (("category", p.category), ("category_name", p.name), ("category_score", p.category_score),
                      ("unit", p.unit), ("unit_name", p.unit_name), ("unit_score", p.unit_score),
                      ("unit_source", p.unit_source), ("needs_review", p.needs_review)):
             cols[c][i] = v
     cols["error"] = errors
-    result = pd.DataFrame(
+    return pd.DataFrame(
         {c: pd.array(v, dtype="boolean") if c == "needs_review" else pd.Series(v, dtype="float64" if c in _FLOAT_COLUMNS else object)
          for c, v in cols.items()}
     )
+
+
+def _prepare(df: pd.DataFrame, text_cols: Sequence[str]) -> tuple[pd.DataFrame, list[str], list[str | None]]:
+    """The chunk without the reader's bookkeeping column, each row's text, and read errors found so far."""
+    df = df.reset_index(drop=True)
+    read_errors = df.pop(READ_ERROR).tolist() if READ_ERROR in df.columns else [None] * len(df)
+    check_columns(df, text_cols)
+    texts, errors = _texts(df, text_cols, read_errors)
+    return df, texts, errors
+
+
+def _attach(df: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
     clashes = {c: f"{INPUT_PREFIX}{c}" for c in df.columns if c in RESULT_COLUMNS}
     return pd.concat([df.rename(columns=clashes), result], axis=1)
 
 
 def _texts(df: pd.DataFrame, text_cols: Sequence[str], read_errors: list) -> tuple[list[str], list[str | None]]:
-    """The text of each row (several columns joined by a newline) and why it cannot be classified, if so."""
+    """The text of each row (several columns joined by a newline) and why it cannot be read, if so.
+
+    Empty and over-long texts are left to the model, which reports them per row.
+    """
     columns = [df[c].tolist() for c in text_cols]
     texts: list[str] = []
     errors: list[str | None] = []
@@ -88,11 +108,7 @@ def _texts(df: pd.DataFrame, text_cols: Sequence[str], read_errors: list) -> tup
         elif _BAD_BYTES in text:
             errors.append("text holds bytes that are not valid in the file's encoding; re-save the file as UTF-8")
         else:
-            try:
-                check_text(text)
-                errors.append(None)
-            except InputTextError as e:
-                errors.append(str(e))
+            errors.append(None)
     return texts, errors
 
 
@@ -116,6 +132,7 @@ class BatchSummary:
     error_rows: list[str] = field(default_factory=list)
     renamed_columns: list[str] = field(default_factory=list)
     truncated_cells: int = 0
+    unread_sheets: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def add(self, out: pd.DataFrame, id_col: str | None) -> None:
@@ -153,6 +170,8 @@ class BatchSummary:
             lines.extend(f"  {k:<14}{self.names.get(k, ''):<16}{n:>9,}" for k, n in counts.most_common())
         if self.renamed_columns:
             lines.append(f"input columns kept under new names: {', '.join(self.renamed_columns)}")
+        if self.unread_sheets:
+            lines.append(f"sheets NOT read: {', '.join(self.unread_sheets)} (label each with --sheet NAME)")
         if self.truncated_cells:
             lines.append(f"{self.truncated_cells} cell(s) cut to Excel's 32,767-character limit; write CSV to keep them whole")
         return "\n".join(lines)
@@ -171,6 +190,7 @@ def label_file(
     engine: str = "local",
     scheduler: Any = None,
     progress: bool = False,
+    sheet: str | None = None,
 ) -> BatchSummary:
     """Label every row of ``input_path`` and write ``output_path`` (format from its extension).
 
@@ -192,6 +212,8 @@ def label_file(
         Scheduler address (``tcp://host:8786``) or a client; default: a LocalCluster started for this run.
     progress : bool
         Show a tqdm progress bar (rows/s and ETA) on stderr.
+    sheet : str, optional
+        The XLSX sheet to label (default: the first; the summary names the sheets left unread).
 
     Returns
     -------
@@ -206,7 +228,7 @@ def label_file(
     if jobs < 1 or chunksize < 1:
         raise DataError(f"jobs and chunksize must be at least 1; got jobs={jobs}, chunksize={chunksize}.")
     out_format = file_format(output_path)
-    reader = ChunkReader(input_path, chunksize)
+    reader = ChunkReader(input_path, chunksize, sheet=sheet)
     summary = BatchSummary(input=str(input_path), output=str(output_path))
     columns: list[str] = []
     chunks = _checked(reader, [*text_cols, *([id_col] if id_col else [])], columns)
@@ -231,6 +253,7 @@ def label_file(
             labelled.close()  # stops worker processes or the cluster at once on failure
     summary.renamed_columns = [f"{c} → {INPUT_PREFIX}{c}" for c in columns if c in RESULT_COLUMNS]
     summary.truncated_cells = writer.truncated_cells
+    summary.unread_sheets = reader.other_sheets
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -266,22 +289,28 @@ def _init_worker(model: TriageModel) -> None:
     _WORKER_MODEL = model
 
 
-def _label_in_worker(df: pd.DataFrame, text_cols: list[str]) -> pd.DataFrame:
-    return label_frame(_WORKER_MODEL, df, text_cols)
+def _label_in_worker(texts: list[str], errors: list[str | None]) -> pd.DataFrame:
+    return label_texts(_WORKER_MODEL, texts, errors)
 
 
 def _run_pool(chunks: Iterable[pd.DataFrame], model: TriageModel, text_cols: list[str], jobs: int) -> Iterator[pd.DataFrame]:
-    """Label chunks on ``jobs`` processes, yielding results in input order with at most ``2 * jobs`` in flight."""
+    """Label chunks on ``jobs`` processes, yielding results in input order with at most ``2 * jobs`` in flight.
+
+    Workers get only the texts and send back only the result columns; the chunk itself stays here.
+    """
     # fork shares the loaded model at no cost, but is unsafe in a threaded host (the web service): spawn there.
     ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(model,)) as pool:
-        pending: deque[Future] = deque()
+        pending: deque[tuple[pd.DataFrame, Future]] = deque()
         for chunk in chunks:
-            pending.append(pool.submit(_label_in_worker, chunk, text_cols))
+            df, texts, errors = _prepare(chunk, text_cols)
+            pending.append((df, pool.submit(_label_in_worker, texts, errors)))
             if len(pending) >= 2 * jobs:
-                yield pending.popleft().result()
+                df, fut = pending.popleft()
+                yield _attach(df, fut.result())
         while pending:
-            yield pending.popleft().result()
+            df, fut = pending.popleft()
+            yield _attach(df, fut.result())
 
 
 # --- dask.distributed --------------------------------------------------------------------------------------

@@ -10,6 +10,10 @@ class InputTextError(TriageError, ValueError):
     """A text to classify is unusable (not a string, empty, or over the length cap)."""
 
 
+class TextTooLongError(InputTextError):
+    """A text is over the length cap."""
+
+
 class DataError(TriageError, ValueError):
     """A data file cannot be read or lacks what it must hold (columns, labels, encoding)."""
 

@@ -57,13 +57,16 @@ def evaluate(model, df: pd.DataFrame, text_col: str, category_col: str | None, u
     if category_col is None and unit_col is None:
         raise DataError("Nothing to evaluate: the file has neither a category nor a unit label column.")
     t0 = time.perf_counter()
-    preds = model.classify_many(df[text_col].tolist(), evidence=False)
+    texts = ["" if pd.isna(t) else str(t) for t in df[text_col]]
+    raw = model.classify_many(texts, evidence=False, errors="return")
     seconds = time.perf_counter() - t0
+    keep = [i for i, p in enumerate(raw) if not isinstance(p, Exception)]
     result = score_predictions(
-        preds,
-        df[category_col].tolist() if category_col else None,
-        df[unit_col].tolist() if unit_col else None,
+        [raw[i] for i in keep],
+        [df[category_col].iloc[i] for i in keep] if category_col else None,
+        [df[unit_col].iloc[i] for i in keep] if unit_col else None,
     )
+    result["skipped_rows"] = len(raw) - len(keep)  # empty or unusable texts, not scored
     result["seconds"] = round(seconds, 3)
     return result
 

@@ -134,9 +134,11 @@ class ChunkReader:
         Row count when the format tells it cheaply (Parquet, JSON Lines, XLSX), else None.
     arrow_schema : pyarrow.Schema or None
         The input schema of a Parquet file, so the output can keep its column types.
+    other_sheets : list of str
+        Sheets of an XLSX file that were not read (only one sheet is read: ``sheet``, or the first).
     """
 
-    def __init__(self, path: str | Path, chunksize: int = 2000) -> None:
+    def __init__(self, path: str | Path, chunksize: int = 2000, sheet: str | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"No such file: {self.path}")
@@ -146,6 +148,8 @@ class ChunkReader:
         self.chunksize = chunksize
         self.total_rows: int | None = None
         self.arrow_schema = None
+        self.sheet = sheet
+        self.other_sheets: list[str] = []
         self._raw = None
         self._text = None
         self._size = max(self.path.stat().st_size, 1)
@@ -213,7 +217,10 @@ class ChunkReader:
         except Exception as e:  # openpyxl raises zipfile/KeyError/... for a damaged file
             raise DataError(f"Cannot read {self.path} as XLSX: {e}; re-save it from Excel.") from None
         try:
-            ws = wb.worksheets[0]
+            if self.sheet is not None and self.sheet not in wb.sheetnames:
+                raise DataError(f"{self.path} has no sheet {self.sheet!r}; its sheets are {', '.join(wb.sheetnames)}.")
+            ws = wb[self.sheet] if self.sheet is not None else wb.worksheets[0]
+            self.other_sheets = [n for n in wb.sheetnames if n != ws.title]
             rows = ws.iter_rows(values_only=True)
             header = next(rows, None)
             if header is None:

@@ -10,10 +10,10 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import InputTextError, TriageError
+from .errors import InputTextError
 from .pipeline import DEFAULT_PARAMS, UnitFeatures, build_features, fit_classifier, linear_coef
 from .registry import UNKNOWN, Registry
-from .text import MAX_TEXT_CHARS, Segmenter, check_text, normalize, normalize_with_offsets
+from .text import EMPTY_TEXT, MAX_TEXT_CHARS, Segmenter, check_shape, normalize, normalize_with_offsets
 
 #: Confidence below which a head's answer is flagged for review (overridden by thresholds tuned at training).
 DEFAULT_THRESHOLDS = {"category": 0.5, "unit": 0.5}
@@ -182,28 +182,52 @@ class TriageModel(BaseEstimator):
         top_k: int = 3,
         evidence: bool = True,
         max_chars: int = MAX_TEXT_CHARS,
+        errors: str = "raise",
     ) -> list[Prediction]:
-        """Classify complaints in one pass. Every text must pass :func:`triage.text.check_text`."""
+        """Classify complaints in one pass: the one inference path of the CLI, the API and batch runs.
+
+        A text that is not a string, is over ``max_chars`` or is empty after normalisation raises
+        :class:`InputTextError`; with ``errors="return"`` that error takes the text's place in the result
+        instead, and the other texts are still classified.
+        """
         check_is_fitted(self, "features_", msg="The triage model is not fitted; train one with `triage train`.")
         if isinstance(texts, str):
             raise TypeError("classify_many takes a list of texts; use classify() for one string.")
-        for t in texts:
-            check_text(t, max_chars)
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return'; got {errors!r}")
+        failed: dict[int, InputTextError] = {}
+        norms: list[str] = []
+        for i, t in enumerate(texts):
+            try:
+                norm = normalize(check_shape(t, max_chars))
+                if not norm:
+                    raise InputTextError(EMPTY_TEXT)
+            except InputTextError as e:
+                if errors == "raise":
+                    raise
+                failed[i] = e
+                continue
+            norms.append(norm)
+        good = [i for i in range(len(texts)) if i not in failed]
+        preds = iter(self._classify_normalized([texts[i] for i in good], norms, top_k, evidence))
+        return [failed[i] if i in failed else next(preds) for i in range(len(texts))]
+
+    def _classify_normalized(self, texts: list[str], norms: list[str], top_k: int, evidence: bool) -> list[Prediction]:
         if not texts:
             return []
-        norms = [normalize(t) for t in texts]
         X = self.features_[1:].transform(norms)
+        hits = [(self.registry.mentions(n), self.registry.services(n)) for n in norms]
         cat_p = self.category_clf_.predict_proba(X) if self.category_clf_ is not None else None
         unit_p = None
         if self.unit_clf_ is not None:
-            Xu = sp.hstack([X, self.unit_features_.transform(norms)], format="csr")
+            Xu = sp.hstack([X, self.unit_features_.from_hits(hits)], format="csr")
             unit_p = self.unit_clf_.predict_proba(Xu)
-        out = []
-        for i, norm in enumerate(norms):
-            out.append(self._one(texts[i], norm, X[i] if evidence else None, cat_p, unit_p, i, top_k))
-        return out
+        return [
+            self._one(texts[i], hits[i][0], X[i] if evidence else None, cat_p, unit_p, i, top_k)
+            for i in range(len(texts))
+        ]
 
-    def _one(self, text, norm, x_row, cat_p, unit_p, i, top_k) -> Prediction:
+    def _one(self, text, mentions, x_row, cat_p, unit_p, i, top_k) -> Prediction:
         reasons: list[str] = []
         ev: list[Evidence] = []
         if x_row is not None:  # evidence points into the original text through a per-character normalisation
@@ -221,7 +245,7 @@ class TriageModel(BaseEstimator):
             if x_row is not None:
                 ev.extend(self._category_evidence(text, ev_norm, offsets, x_row, order[0]))
         # unit
-        unit, uscore, usource, ualts = self._unit(norm, unit_p[i] if unit_p is not None else None)
+        unit, uscore, usource, ualts = self._unit(mentions, unit_p[i] if unit_p is not None else None)
         if uscore < self.thresholds_["unit"]:
             reasons.append("unit_low_confidence")
         if x_row is not None:
@@ -246,10 +270,10 @@ class TriageModel(BaseEstimator):
         info = self._cat_info.get(cat)
         return Alternative(cat, info.char if info else "", info.name if info else cat, round(score, 4))
 
-    def _unit(self, norm: str, p: np.ndarray | None) -> tuple[str, float, str, list[dict[str, Any]]]:
+    def _unit(self, mentions, p: np.ndarray | None) -> tuple[str, float, str, list[dict[str, Any]]]:
         """Decide the unit: a named unit wins; otherwise the classifier's inference; else ``unknown``."""
         mentioned = []
-        for m in self.registry.mentions(norm):
+        for m in mentions:
             if m.unit not in mentioned:
                 mentioned.append(m.unit)
         probs = dict(zip(self.unit_labels, p)) if p is not None else {}
@@ -287,7 +311,7 @@ class TriageModel(BaseEstimator):
             if contrib[j] <= 0 or len(out) >= k:
                 break
             kind, feat = self._feature_names[x.indices[j]]
-            term = feat.replace(" ", "") if kind == "word" else feat
+            term = feat.removeprefix("head:")
             if sum(c.isalnum() for c in term) < 2:  # single characters and punctuation explain nothing
                 continue
             pos = _lower_same_length(norm).find(term)

@@ -6,19 +6,18 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 from sklearn.calibration import CalibratedClassifierCV
 
+from .vectorizers import CharNgramTfidf, WordTfidf
 from .registry import Registry
 from .text import Segmenter, normalize
 
 #: Defaults chosen by cross-validation (see README, "Benchmarks").
 DEFAULT_PARAMS: dict[str, Any] = {
-    "word_ngrams": (1, 1),
     "char_ngrams": (1, 2),
     "min_df": 2,
     "max_chars": 3000,
@@ -50,37 +49,12 @@ class Truncate(BaseEstimator, TransformerMixin):
         return [t[: self.max_chars] for t in X] if self.max_chars else list(X)
 
 
-class Head:
-    """Preprocessor keeping a text's first ``n`` characters (where titles and the gist usually are)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __call__(self, text: str) -> str:
-        return text[: self.n].lower()
-
-
 def build_features(segmenter: Segmenter, params: dict[str, Any] | None = None) -> Pipeline:
-    """Text → sparse features: normalise, truncate, then word and character TF-IDF n-grams."""
+    """Text → sparse features: normalise, truncate, then word (whole text and head) and character TF-IDF."""
     p = {**DEFAULT_PARAMS, **(params or {})}
-    word = TfidfVectorizer(
-        tokenizer=segmenter,
-        token_pattern=None,
-        lowercase=True,
-        ngram_range=tuple(p["word_ngrams"]),
-        min_df=p["min_df"],
-        sublinear_tf=True,
-    )
-    parts = [("word", word)]
+    parts = [("word", WordTfidf(tokenizer=segmenter, min_df=p["min_df"], head_chars=p["head_chars"]))]
     if p["char_ngrams"]:
-        parts.append(
-            ("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(p["char_ngrams"]), min_df=p["min_df"], sublinear_tf=True))
-        )
-    if p["head_chars"]:
-        parts.append(
-            ("head", TfidfVectorizer(tokenizer=segmenter, token_pattern=None, preprocessor=Head(p["head_chars"]),
-                                     sublinear_tf=True))
-        )
+        parts.append(("char", CharNgramTfidf(ngram_range=tuple(p["char_ngrams"]), min_df=p["min_df"], sublinear_tf=True)))
     return Pipeline(
         [
             ("normalize", FunctionTransformer(normalize_many)),
@@ -144,22 +118,26 @@ class UnitFeatures(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X) -> sp.csr_matrix:
+        return self.from_hits([(self.registry.mentions(t), self.registry.services(t)) for t in X])
+
+    def from_hits(self, hits) -> sp.csr_matrix:
+        """Features from ``(mentions, services)`` already found in each text (saves a second scan)."""
         n = len(self.units_)
         rows, cols = [], []
-        for r, text in enumerate(X):
+        for r, (mentions, services) in enumerate(hits):
             seen = set()
-            for k, m in enumerate(self.registry.mentions(text)):
+            for k, m in enumerate(mentions):
                 i = self.index_.get(m.unit)
                 if i is None:
                     continue
                 if k == 0:
                     seen.add(n + i)
                 seen.add(i)
-            for _, _, _, owners in self.registry.services(text):
+            for _, _, _, owners in services:
                 for u in owners:
                     if u in self.index_:
                         seen.add(2 * n + self.index_[u])
             rows.extend([r] * len(seen))
             cols.extend(seen)
         data = np.full(len(rows), self.weight, dtype=np.float64)
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(X), 3 * n))
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(hits), 3 * n))

@@ -8,9 +8,10 @@ identify it); for the other units it lists the services they handle (words that 
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import ahocorasick
 
 from .errors import RegistryError
 
@@ -65,8 +66,8 @@ class Registry:
 
     units: list[Unit]
     _by_id: dict[str, Unit] = field(init=False, repr=False)
-    _name_re: re.Pattern | None = field(init=False, repr=False, default=None)
-    _service_re: re.Pattern | None = field(init=False, repr=False, default=None)
+    _names: ahocorasick.Automaton | None = field(init=False, repr=False, default=None)
+    _services: ahocorasick.Automaton | None = field(init=False, repr=False, default=None)
     _name_owner: dict[str, str] = field(init=False, repr=False)
     _service_owner: dict[str, set[str]] = field(init=False, repr=False)
 
@@ -89,8 +90,15 @@ class Registry:
             for s in u.services:
                 if s not in self._name_owner:
                     self._service_owner.setdefault(s, set()).add(u.id)
-        self._name_re = _alternation(self._name_owner)
-        self._service_re = _alternation(self._service_owner)
+        self._names = _automaton(self._name_owner)
+        self._services = _automaton(self._service_owner)
+
+    def __getstate__(self) -> dict:
+        return {"units": self.units}
+
+    def __setstate__(self, state: dict) -> None:
+        self.units = state["units"]
+        self.__post_init__()
 
     # -- construction ------------------------------------------------------------------------------------
     @classmethod
@@ -153,12 +161,10 @@ class Registry:
         Longest match wins; a village names its township; a department's body placed in a township (东坝派出所,
         西坝镇卫生院) is a mention of the department, not of the township.
         """
-        if self._name_re is None:
-            return []
         raw = [
-            Mention(self._name_owner[m.group()], m.start(), m.end(), m.group())
-            for m in self._name_re.finditer(text)
-            if _word_bounded(text, m.start(), m.end())
+            Mention(self._name_owner[name], start, start + len(name), name)
+            for start, name in _longest_matches(self._names, text)
+            if _word_bounded(text, start, start + len(name))
         ]
         out: list[Mention] = []
         for m in raw:
@@ -177,17 +183,27 @@ class Registry:
 
     def services(self, text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
         """Service words in ``text``: ``(start, end, word, unit ids that handle it)``."""
-        if self._service_re is None:
-            return []
         return [
-            (m.start(), m.end(), m.group(), tuple(sorted(self._service_owner[m.group()])))
-            for m in self._service_re.finditer(text)
+            (start, start + len(word), word, tuple(sorted(self._service_owner[word])))
+            for start, word in _longest_matches(self._services, text)
         ]
 
+def _automaton(words) -> ahocorasick.Automaton | None:
+    """An Aho-Corasick automaton over ``words`` (C speed, whatever the registry's size)."""
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for w in words:
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    return automaton
 
-def _alternation(words) -> re.Pattern | None:
-    words = sorted(words, key=lambda w: (-len(w), w))
-    return re.compile("|".join(map(re.escape, words))) if words else None
+
+def _longest_matches(automaton: ahocorasick.Automaton | None, text: str) -> list[tuple[int, str]]:
+    """Leftmost-longest, non-overlapping matches as ``(start, word)``."""
+    if automaton is None or not text:
+        return []
+    return [(end - len(word) + 1, word) for end, word in automaton.iter_long(text)]
 
 
 def _word_bounded(text: str, start: int, end: int) -> bool:

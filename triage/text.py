@@ -10,7 +10,7 @@ from pathlib import Path
 
 from opencc import OpenCC
 
-from .errors import InputTextError
+from .errors import InputTextError, TextTooLongError
 
 #: Texts longer than this are refused by :func:`check_text` (a setting of the API and CLI may lower it).
 MAX_TEXT_CHARS = 100_000
@@ -72,16 +72,24 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     return "".join(_T2S.convert(c) or c for c in chars), offsets
 
 
-def check_text(text: object, max_chars: int = MAX_TEXT_CHARS) -> str:
-    """Return ``text`` if it can be classified, else raise :class:`InputTextError` saying why."""
+EMPTY_TEXT = "Text is empty or holds only white space or control characters; nothing to classify."
+
+
+def check_shape(text: object, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """Raise :class:`InputTextError` unless ``text`` is a string within ``max_chars``; return it."""
     if not isinstance(text, str):
         raise InputTextError(f"A complaint text must be a string; got {type(text).__name__}.")
     if len(text) > max_chars:
-        raise InputTextError(
+        raise TextTooLongError(
             f"Text is {len(text):,} characters; the limit is {max_chars:,}. Split it or raise the limit."
         )
-    if not normalize(text):
-        raise InputTextError("Text is empty or holds only white space or control characters; nothing to classify.")
+    return text
+
+
+def check_text(text: object, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """Return ``text`` if it can be classified, else raise :class:`InputTextError` saying why."""
+    if not normalize(check_shape(text, max_chars)):
+        raise InputTextError(EMPTY_TEXT)
     return text
 
 
@@ -183,7 +191,7 @@ class Segmenter:
 
     def cut(self, text: str) -> list[str]:
         """Segment already-normalised text; white-space tokens are dropped."""
-        return [t for t in self._engine.cut(text) if t.strip()]
+        return [t for t in self._engine.cut(text) if not t.isspace()]
 
     __call__ = cut
 

@@ -14,8 +14,6 @@ from ..schemas import BatchIn, BatchItemOut, BatchOut, ClassifyIn, ClassifyOut, 
 
 router = APIRouter(prefix="/classify", tags=["classify"])
 
-_ERRORS = {413: "text_too_long", 422: "empty_text"}
-
 
 def _check(text: str, max_chars: int) -> errors.ApiError | None:
     """The error this text would get (413 too long, 422 empty), or None if it can be classified."""
@@ -28,10 +26,7 @@ def _check(text: str, max_chars: int) -> errors.ApiError | None:
     return None
 
 
-@router.post("", response_model=ClassifyOut, summary="Classify one letter",
-             responses={413: {"description": "text over TRIAGE_MAX_TEXT_CHARS or body too large"},
-                        422: {"description": "empty text or a malformed request"},
-                        503: {"description": "model not loaded"}})
+@router.post("", response_model=ClassifyOut, summary="Classify one letter")
 async def classify_one(
     body: ClassifyIn, request: Request, model: ModelDep, settings: SettingsDep, classifier: ClassifierDep
 ) -> ClassifyOut:
@@ -44,8 +39,7 @@ async def classify_one(
     return ClassifyOut(**pred.to_dict(), model=model_ref(model), request_id=rid)
 
 
-@router.post("/batch", response_model=BatchOut, summary="Classify several letters",
-             responses={413: {"description": "more items than TRIAGE_MAX_BATCH_ITEMS or body too large"}})
+@router.post("/batch", response_model=BatchOut, summary="Classify several letters")
 async def classify_batch(
     body: BatchIn, request: Request, model: ModelDep, settings: SettingsDep, classifier: ClassifierDep
 ) -> BatchOut:

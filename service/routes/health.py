@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 
 from .. import errors
 from ..deps import model_ref
-from ..schemas import HealthOut, ReadyOut
+from ..schemas import HealthOut, ReadyOut, error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -15,7 +15,7 @@ def healthz() -> HealthOut:
     return HealthOut(status="ok")
 
 
-@router.get("/readyz", response_model=ReadyOut, responses={503: {"description": "model not loaded; says why"}})
+@router.get("/readyz", response_model=ReadyOut, responses=error_responses(503))
 def readyz(request: Request) -> ReadyOut:
     model = getattr(request.app.state, "model", None)
     if model is None:

@@ -24,6 +24,7 @@ from triage.io import FORMATS
 
 from .. import errors
 from ..deps import ModelDep
+from ..schemas import error_responses
 
 PATH = "/files/label"
 #: Response header carrying the run's summary as ASCII JSON (rows, errors, needs_review, by_category, ...).
@@ -55,6 +56,11 @@ def summary_dict(summary: Any) -> dict[str, Any]:
     return json.loads(json.dumps({k: summary[k] for k in _SUMMARY_KEYS if k in summary}, default=str))
 
 
+def _columns(spec: str) -> list[str]:
+    """``"title,text"`` → ``["title", "text"]`` (several columns are joined by the batch labeller)."""
+    return [c.strip() for c in spec.split(",") if c.strip()] or ["text"]
+
+
 def _download_name(filename: str, suffix: str) -> str:
     stem = Path(filename).stem.replace('"', "").replace("\\", "").strip() or "letters"
     return f"{stem[:100]}_labelled{suffix}"
@@ -64,16 +70,15 @@ def _download_name(filename: str, suffix: str) -> str:
     PATH,
     summary="Label an uploaded file",
     response_class=FileResponse,
-    responses={200: {"description": f"the labelled file; the summary is in the {SUMMARY_HEADER} header"},
-               413: {"description": "file over TRIAGE_MAX_UPLOAD_BYTES"},
-               422: {"description": "unsupported or unreadable file, or the text column is missing"},
-               501: {"description": "this build has no triage.batch"}},
+    responses={200: {"description": f"the labelled file; the summary is in the {SUMMARY_HEADER} header",
+                      "content": {"application/octet-stream": {}}},
+               **error_responses(501)},
 )
 async def label_upload(
     request: Request,
     model: ModelDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK), XLSX, JSONL or Parquet")],
-    text_col: Annotated[str, Form(min_length=1, max_length=200)] = "text",
+    text_col: Annotated[str, Form(min_length=1, max_length=400, description="text column; several: title,text")] = "text",
     id_col: Annotated[str | None, Form(max_length=200)] = None,
 ) -> FileResponse:
     """Adds the category, unit, scores and review flag to every row; returns a file of the same format."""
@@ -92,7 +97,7 @@ async def label_upload(
             await run_in_threadpool(shutil.copyfileobj, file.file, f)
         try:
             summary = await run_in_threadpool(
-                batch.label_file, src, dst, model=model, text_cols=[text_col], id_col=id_col or None,
+                batch.label_file, src, dst, model=model, text_cols=_columns(text_col), id_col=id_col or None,
                 jobs=1, engine="local", progress=False,
             )
         except TriageError as e:

@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--chunksize", type=int, default=2000, metavar="K", help="rows per chunk (default 2000)")
     p.add_argument("--engine", choices=ENGINES, default="local", help="local processes or a dask.distributed cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None, help="dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)")
+    p.add_argument("--sheet", default=None, metavar="NAME", help="XLSX sheet to label (default: the first)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
 
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         scheduler=args.scheduler,
         progress=sys.stderr.isatty(),
+        sheet=args.sheet,
     )
     if args.json:
         print_json(summary.to_dict())

@@ -62,4 +62,6 @@ def render(result: dict) -> str:
         for lab, row in zip(labels, matrix):
             lines.append(f"  {lab:<14}" + "".join(f"{v:>7}" for v in row))
     lines.append(f"\nneeds review: {result.get('needs_review_share', 0):.0%}")
+    if result.get("skipped_rows"):
+        lines.append(f"skipped {result['skipped_rows']} row(s) with empty or unusable text")
     return "\n".join(lines)

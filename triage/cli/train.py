@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     for head in ("category", "unit"):
         cv = m.get("cv", {}).get(head)
         if cv:
+            rv = m.get("review", {}).get(head, {})
             print(f"  {head}: {m['cv']['folds']}-fold CV accuracy {cv['accuracy']:.3f}, macro-F1 {cv['macro_f1']:.3f}; "
-                  f"review threshold {m['thresholds'][head]:.2f}")
+                  f"review below {m['thresholds'][head]:.2f} (auto-routes {rv.get('auto_routed_share', 0):.0%} "
+                  f"at accuracy {rv.get('auto_routed_accuracy') or 0:.3f})")
     return 0
