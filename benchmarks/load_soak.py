@@ -76,19 +76,20 @@ def letters() -> list[str]:
     return ["东坝派出所户籍窗口下午三点就没人了，等了一下午也没办成。"]
 
 
-def start_server(model_dir: Path, port: int) -> subprocess.Popen:
+def start_server(model_dir: Path, port: int, log) -> subprocess.Popen:
+    """The service exactly as `triage serve` runs it (one worker), on loopback."""
     env = {**os.environ, "TRIAGE_MODEL_DIR": str(model_dir)}
     env.pop("TRIAGE_API_KEYS", None)
-    cmd = [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd = [sys.executable, "-m", "triage", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--model", str(model_dir), "--log-level", "warning"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            raise SystemExit(f"server exited with {proc.returncode}")
         try:
             r = httpx.get(f"{base}/readyz", timeout=2, trust_env=False)
             if r.status_code == 200:
@@ -108,6 +109,7 @@ async def soak(base: str, n: int, concurrency: int, max_seconds: float, texts: l
     records: list[tuple[float, float, object]] = []
     next_i = 0
     rss_warm: list[float] = []
+    failures: list[str] = []
     deadline = time.monotonic() + max_seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
@@ -125,11 +127,14 @@ async def soak(base: str, n: int, concurrency: int, max_seconds: float, texts: l
                         outcome = "bad-body"
                 except Exception as e:  # noqa: BLE001 - a failure is a counted error, not a crash
                     outcome = type(e).__name__
+                    failures.append(f"request {i} after {time.perf_counter() - t0:.2f}s: {e!r} {e.__cause__!r}")
                 records.append((t0, time.perf_counter(), outcome))
                 if len(records) == WINDOW and not rss_warm:
                     rss_warm.append(rss_mb(pid))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+    for line in failures[:10]:
+        print("  error:", line, file=sys.stderr)
     return records, (rss_warm[0] if rss_warm else float("nan"))
 
 
@@ -154,7 +159,8 @@ def main(argv=None) -> int:
     model_dir, tmp = pick_model(args.model)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(model_dir, port)
+    server_log = tempfile.TemporaryFile()
+    proc = start_server(model_dir, port, server_log)
     try:
         t_start = time.monotonic()
         wait_ready(base, proc)
@@ -176,6 +182,11 @@ def main(argv=None) -> int:
                 proc.wait()
         if tmp is not None:
             tmp.cleanup()
+        server_log.seek(0)
+        tail = server_log.read().decode(errors="replace").strip().splitlines()[-15:]
+        server_log.close()
+    if tail:
+        print("server stderr (last lines):\n  " + "\n  ".join(tail))
 
     records.sort(key=lambda r: r[1])  # completion order
     errors = [o for _, _, o in records if o != 200]

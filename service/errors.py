@@ -59,6 +59,14 @@ def empty_text() -> ApiError:
     )
 
 
+def invalid_text() -> ApiError:
+    return ApiError(
+        422, "invalid_text",
+        "信件含有无法编码的字符（孤立的 UTF-16 代理码位）。请以 UTF-8 重新提交。",
+        "Text holds lone surrogate code points (broken UTF-16); re-encode it as UTF-8.",
+    )
+
+
 def body_too_large(limit: int) -> ApiError:
     return ApiError(
         413, "body_too_large",

@@ -256,11 +256,12 @@ def test_odd_but_valid_unicode(client, raw):
     ("/v1/classify", '{"text": "房产证交上去半\\udfff年了还没办下来"}'),
     ("/v1/classify/batch", '{"items": [{"id": 1, "text": "房产证交上去半\\udfff年了还没办下来"}]}'),
 ], ids=["classify-high", "classify-low", "batch"])
-@pytest.mark.xfail(strict=True, reason="a lone UTF-16 surrogate escape (valid JSON) reaches the model; an evidence "
-                   "term that contains it cannot be encoded as UTF-8 when the response is serialised: 500")
 def test_lone_surrogate_is_not_a_500(client, path, body):
     r = client.post(path, content=body.encode(), headers=JSON)
     assert r.status_code < 500, r.text[:300]
+    payload = r.json()
+    codes = [payload.get("code")] + [i.get("error", {}).get("code") for i in payload.get("items", []) if i.get("error")]
+    assert "invalid_text" in codes
 
 
 # -- other routes ---------------------------------------------------------------------------------------------

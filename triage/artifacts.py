@@ -74,6 +74,7 @@ def save(model: Any, directory: str | Path, manifest: dict[str, Any]) -> Path:
     os.close(fd)
     try:
         joblib.dump(model, tmp_model, compress=3)
+        os.chmod(tmp_model, 0o644)  # mkstemp makes it 0600: a service running as another user must read it
         full = {
             "format_version": FORMAT_VERSION,
             "name": directory.name,

@@ -14,6 +14,10 @@ class TextTooLongError(InputTextError):
     """A text is over the length cap."""
 
 
+class InvalidTextError(InputTextError):
+    """A text holds code points no encoder can write (lone UTF-16 surrogates)."""
+
+
 class DataError(TriageError, ValueError):
     """A data file cannot be read or lacks what it must hold (columns, labels, encoding)."""
 

@@ -5,6 +5,7 @@ import codecs
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import DataError
+from .text import mask_pii
 
 FORMATS = {
     ".csv": "csv",
@@ -93,10 +95,17 @@ def read_table(path: str | Path, required: Sequence[str] = ()) -> pd.DataFrame:
 def check_columns(df: pd.DataFrame, required: Sequence[str], path: str | Path = "input") -> None:
     missing = [c for c in required if c not in df.columns]
     if missing:
+        # A file without a header row has a letter for a column name: show names short and masked.
+        shown = [_short(mask_pii(str(c))) for c in df.columns[:20]]
         raise DataError(
             f"{path} has no column(s) {', '.join(map(repr, missing))}; its columns are "
-            f"{', '.join(map(repr, map(str, df.columns)))}. Name the right one with --text-col / --category-col / --unit-col."
+            f"{', '.join(map(repr, shown))}{' …' if len(df.columns) > 20 else ''}. "
+            "Name the right one with --text-col / --category-col / --unit-col, or add a header row."
         )
+
+
+def _short(name: str, limit: int = 12) -> str:
+    return name if len(name) <= limit else name[:limit] + "…"
 
 
 # --- chunked reading and writing (triage batch) --------------------------------------------------------------
@@ -186,7 +195,7 @@ class ChunkReader:
     def _csv(self) -> Iterator[pd.DataFrame]:
         sep = "\t" if self.path.suffix.lower() == ".tsv" else ","
         self._raw = open(self.path, "rb")
-        self._text = io.TextIOWrapper(self._raw, encoding=sniff_encoding(self.path), errors="replace", newline="")
+        self._text = _LineDecoder(self._raw)
         yield from pd.read_csv(self._text, dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False,
                                chunksize=self.chunksize)
 
@@ -269,6 +278,57 @@ def _jsonl_lines(path: Path) -> Iterator[str]:
             yield raw.decode("utf-8", errors="replace")
 
 
+class _LineDecoder(io.TextIOBase):
+    """A text stream over a byte file that decodes each line on its own: UTF-8, else GB18030, else UTF-8 with
+    U+FFFD for the bad bytes (the row then gets an error). Exports often mix encodings row by row; a line break
+    byte never occurs inside a character in either encoding, so splitting on it is safe."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self._buf = ""
+        self._bom_checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _decode(self, line: bytes) -> str:
+        if not self._bom_checked:
+            self._bom_checked = True
+            if line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                return line.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+        return line.decode("utf-8", errors="replace")
+
+    def read(self, size: int | None = -1) -> str:
+        if size is None or size < 0:
+            rest = "".join(self._decode(line) for line in self._raw)
+            out, self._buf = self._buf + rest, ""
+            return out
+        while len(self._buf) < size:
+            line = self._raw.readline()
+            if not line:
+                break
+            self._buf += self._decode(line)
+        out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+    def readline(self, size: int | None = -1) -> str:
+        if not self._buf:
+            return self._decode(self._raw.readline())
+        return self.read(len(self._buf.split("\n", 1)[0]) + 1)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def _parse_jsonl_line(line: str, n: int) -> tuple[dict, str | None]:
     if not line.strip():
         return {}, f"line {n} is blank"
@@ -278,7 +338,8 @@ def _parse_jsonl_line(line: str, n: int) -> tuple[dict, str | None]:
         return {}, f"line {n} is not valid JSON ({e.msg}); fix or remove it"
     if not isinstance(obj, dict):
         return {}, f"line {n} holds a JSON {type(obj).__name__}, not an object"
-    return obj, None
+    # JSON may escape lone surrogates (\ud800) that no encoder can write back: mark them as bad bytes.
+    return {k: _SURROGATES.sub("\ufffd", v) if isinstance(v, str) else v for k, v in obj.items()}, None
 
 
 def _scan_jsonl(path: Path) -> tuple[list[str], int]:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from opencc import OpenCC
 
-from .errors import InputTextError, TextTooLongError
+from .errors import InputTextError, InvalidTextError, TextTooLongError
 
 #: Texts longer than this are refused by :func:`check_text` (a setting of the API and CLI may lower it).
 MAX_TEXT_CHARS = 100_000
 
 _T2S = OpenCC("t2s")  # the C++ OpenCC binding: about 50x faster than pure-Python ports
 _SPACE = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 #: Unicode categories removed by normalisation: control, format, surrogate and private-use characters.
@@ -83,6 +84,8 @@ def check_shape(text: object, max_chars: int = MAX_TEXT_CHARS) -> str:
         raise TextTooLongError(
             f"Text is {len(text):,} characters; the limit is {max_chars:,}. Split it or raise the limit."
         )
+    if not text.isascii() and _SURROGATE.search(text):
+        raise InvalidTextError("Text holds lone surrogate code points (broken UTF-16); re-encode it as UTF-8.")
     return text
 
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 from fastapi import APIRouter, Request
 
-from triage.errors import InputTextError
+from triage.errors import InputTextError, InvalidTextError
 from triage.text import check_text
 
 from .. import errors
@@ -16,11 +16,13 @@ router = APIRouter(prefix="/classify", tags=["classify"])
 
 
 def _check(text: str, max_chars: int) -> errors.ApiError | None:
-    """The error this text would get (413 too long, 422 empty), or None if it can be classified."""
+    """The error this text would get (413 too long, 422 empty or invalid), or None if it can be classified."""
     if len(text) > max_chars:
         return errors.text_too_long(len(text), max_chars)
     try:
         check_text(text, max_chars)
+    except InvalidTextError:
+        return errors.invalid_text()
     except InputTextError:
         return errors.empty_text()
     return None

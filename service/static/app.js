@@ -18,7 +18,7 @@ const PII_RULES = [
   // mobile: keep the first 3 and the last 4.
   [/(?<!\d)(\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)/dg, (m) => [m.indices[3]]],
   // landline: keep the area code and the last 2.
-  [/(?<!\d)(0\d{2,3})[- ]?(\d{7,8})(?!\d)/dg, (m) => [[m.indices[2][0], m.indices[2][1] - 2]]],
+  [/(?<!\d)([(\uFF08]?0\d{2,3}[)\uFF09]?)[- ]?(\d{7,8})(?!\d)/dg, (m) => [[m.indices[2][0], m.indices[2][1] - 2]]],
 ];
 const FULLWIDTH_DIGIT = /[\uFF10-\uFF19]/g;
 const IS_DIGIT = /[0-9\uFF10-\uFF19]/;

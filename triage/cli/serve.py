@@ -7,8 +7,13 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import sys
 
 from ._common import add_model_arg
+
+
+#: Seconds an idle connection stays open (uvicorn's default of 5 dropped requests in the load test).
+KEEP_ALIVE_SECONDS = 75
 
 
 def add_parser(sub) -> None:
@@ -34,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - uvicorn is a dependency
-        print("error: uvicorn is not installed; `pip install 'uvicorn[standard]'`.")
+        print("error: uvicorn is not installed; `pip install 'uvicorn[standard]'`.", file=sys.stderr)
         return 1
     if args.workers < 1:
-        print("error: --workers must be at least 1.")
+        print("error: --workers must be at least 1.", file=sys.stderr)
         return 2
     if args.model:
         # Settings (and every worker process) read the model directory from the environment.
@@ -52,5 +57,7 @@ def run(args: argparse.Namespace) -> int:
         log_config=log_config(),
         access_log=False,  # service.access logs each request with its id instead
         proxy_headers=False,
+        # Clients reuse connections; under load a short keep-alive closes one just as a request is sent on it.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return 0
