@@ -25,7 +25,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "classifier": "svm",
     "C": 0.5,
     "class_weight": "balanced",
-    "unit_feature_weight": 1.0,
+    "unit_feature_weight": 0.2,
     "unit_C": 1.0,
     "unit_classifier": "svm",
 }
