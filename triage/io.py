@@ -195,9 +195,9 @@ class ChunkReader:
     def _csv(self) -> Iterator[pd.DataFrame]:
         sep = "\t" if self.path.suffix.lower() == ".tsv" else ","
         self._raw = open(self.path, "rb")
-        self._text = _LineDecoder(self._raw)
+        self._text = io.BufferedReader(_Utf8Stream(self._raw), buffer_size=1 << 16)
         yield from pd.read_csv(self._text, dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False,
-                               chunksize=self.chunksize)
+                               chunksize=self.chunksize, encoding="utf-8")
 
     def _jsonl(self) -> Iterator[pd.DataFrame]:
         rows: list[dict] = []
@@ -278,48 +278,55 @@ def _jsonl_lines(path: Path) -> Iterator[str]:
             yield raw.decode("utf-8", errors="replace")
 
 
-class _LineDecoder(io.TextIOBase):
-    """A text stream over a byte file that decodes each line on its own: UTF-8, else GB18030, else UTF-8 with
-    U+FFFD for the bad bytes (the row then gets an error). Exports often mix encodings row by row; a line break
-    byte never occurs inside a character in either encoding, so splitting on it is safe."""
+class _Utf8Stream(io.RawIOBase):
+    """A byte stream that re-encodes a file as UTF-8, deciding each line's encoding on its own: UTF-8, else
+    GB18030, else UTF-8 with U+FFFD for the bad bytes (that row then gets an error).
+
+    Exports often mix encodings row by row. A line-break byte never occurs inside a character in either
+    encoding, so splitting on it is safe; blocks that are valid UTF-8 (the common case) pass through untouched.
+    """
 
     def __init__(self, raw) -> None:
         self._raw = raw
-        self._buf = ""
-        self._bom_checked = False
+        self._buf = b""
+        self._first = True
 
     def readable(self) -> bool:
         return True
 
-    def _decode(self, line: bytes) -> str:
-        if not self._bom_checked:
-            self._bom_checked = True
-            if line.startswith(codecs.BOM_UTF8):
-                line = line[len(codecs.BOM_UTF8):]
+    @staticmethod
+    def _line(line: bytes) -> bytes:
         for encoding in ("utf-8", "gb18030"):
             try:
-                return line.decode(encoding)
+                text = line.decode(encoding)
             except UnicodeDecodeError:
                 continue
-        return line.decode("utf-8", errors="replace")
+            return line if encoding == "utf-8" else text.encode("utf-8")
+        return line.decode("utf-8", errors="replace").encode("utf-8")
 
-    def read(self, size: int | None = -1) -> str:
-        if size is None or size < 0:
-            rest = "".join(self._decode(line) for line in self._raw)
-            out, self._buf = self._buf + rest, ""
-            return out
-        while len(self._buf) < size:
-            line = self._raw.readline()
-            if not line:
-                break
-            self._buf += self._decode(line)
-        out, self._buf = self._buf[:size], self._buf[size:]
-        return out
+    def _block(self, block: bytes) -> bytes:
+        if self._first:
+            self._first = False
+            if block.startswith(codecs.BOM_UTF8):
+                block = block[len(codecs.BOM_UTF8):]
+        try:
+            block.decode("utf-8")
+            return block
+        except UnicodeDecodeError:
+            return b"".join(self._line(line) for line in block.splitlines(keepends=True))
 
-    def readline(self, size: int | None = -1) -> str:
-        if not self._buf:
-            return self._decode(self._raw.readline())
-        return self.read(len(self._buf.split("\n", 1)[0]) + 1)
+    def readinto(self, buffer) -> int:
+        while not self._buf:
+            block = self._raw.read(1 << 16)
+            if not block:
+                return 0
+            if not block.endswith(b"\n"):
+                block += self._raw.readline()  # end on a line break, never inside a character
+            self._buf = self._block(block)
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
     def close(self) -> None:
         self._raw.close()
