@@ -19,18 +19,13 @@ batch = pytest.importorskip("triage.batch", reason="triage/batch.py not written 
 from triage.cli import main  # noqa: E402
 from triage.errors import DataError  # noqa: E402
 
+from test_batch import read_output  # noqa: E402
+
 label_file = batch.label_file
 T = ["房产证交上去半年了还没办下来，每次去问都说再等等", "东坝派出所办户口等了一上午窗口没人", "医保报销材料交了四个月钱还没到账"]
 
 
-def read_out(path: Path) -> pd.DataFrame:
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    if path.suffix == ".jsonl":
-        return pd.read_json(path, lines=True, dtype=False)
-    if path.suffix == ".xlsx":
-        return pd.read_excel(path, dtype=str, keep_default_na=False)
-    return pd.read_parquet(path)
+read_out = read_output  # one reader for every output format, shared with test_batch
 
 
 def errors_of(df: pd.DataFrame) -> list[str]:

@@ -69,7 +69,7 @@ class Registry:
     _names: ahocorasick.Automaton | None = field(init=False, repr=False, default=None)
     _services: ahocorasick.Automaton | None = field(init=False, repr=False, default=None)
     _name_owner: dict[str, str] = field(init=False, repr=False)
-    _service_owner: dict[str, set[str]] = field(init=False, repr=False)
+    _service_owner: dict[str, tuple[str, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id = {}
@@ -85,11 +85,12 @@ class Registry:
                 owner = self._name_owner.setdefault(n, u.id)
                 if owner != u.id:
                     raise RegistryError(f"Name {n!r} belongs to both {owner!r} and {u.id!r}; give it to one unit.")
-        self._service_owner = {}
+        owners: dict[str, set[str]] = {}
         for u in self.units:
             for s in u.services:
                 if s not in self._name_owner:
-                    self._service_owner.setdefault(s, set()).add(u.id)
+                    owners.setdefault(s, set()).add(u.id)
+        self._service_owner = {s: tuple(sorted(ids)) for s, ids in owners.items()}
         self._names = _automaton(self._name_owner)
         self._services = _automaton(self._service_owner)
 
@@ -184,9 +185,10 @@ class Registry:
     def services(self, text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
         """Service words in ``text``: ``(start, end, word, unit ids that handle it)``."""
         return [
-            (start, start + len(word), word, tuple(sorted(self._service_owner[word])))
+            (start, start + len(word), word, self._service_owner[word])
             for start, word in _longest_matches(self._services, text)
         ]
+
 
 def _automaton(words) -> ahocorasick.Automaton | None:
     """An Aho-Corasick automaton over ``words`` (C speed, whatever the registry's size)."""
