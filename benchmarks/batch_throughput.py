@@ -45,9 +45,9 @@ def peak_mb() -> dict[str, float]:
 
 
 def child_triage(inp: str, out: str, jobs: int, chunksize: int) -> dict:
-    from triage.cli import main
-
     import pandas as pd
+
+    from triage.cli import main
 
     t0 = time.perf_counter()
     code = main(["batch", inp, "-o", out, "--text-col", "title,text", "--id-col", "id",

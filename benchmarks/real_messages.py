@@ -93,8 +93,8 @@ def main(argv=None) -> int:
         rows["triage (jobs=1)"] = project(df, 1)
     base = rows["baseline: jieba + TfidfVectorizer() + LinearSVC()"]
     print(f"\n{len(df)} messages, 5-fold stratified CV (shuffle, random_state=0)\n")
-    print(f"| pipeline | accuracy | macro-F1 | 5-fold wall time | time vs baseline |")
-    print(f"|---|---|---|---|---|")
+    print("| pipeline | accuracy | macro-F1 | 5-fold wall time | time vs baseline |")
+    print("|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['seconds']:.1f} s | {r['seconds'] / base['seconds']:.2f}× |")
     print("\nper-class F1:")

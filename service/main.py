@@ -17,11 +17,11 @@ from importlib import metadata
 from pathlib import Path
 
 import anyio
-from fastapi_offline import FastAPIOffline
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import triage
@@ -30,8 +30,8 @@ from . import errors
 from .config import Settings, get_settings
 from .deps import require_api_key
 from .inference import Classifier
-from .schemas import error_responses
 from .routes import classify, health, meta, upload
+from .schemas import error_responses
 
 log = logging.getLogger("service")
 access_log = logging.getLogger("service.access")

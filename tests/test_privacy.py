@@ -214,7 +214,6 @@ def test_batch_summary_shows_no_text(trained_dir, letters_csv, tmp_path, capsys)
 
 # -- the service ----------------------------------------------------------------------------------------------------
 def _client(trained_dir, **kw):
-    pytest.importorskip("service.main", reason="service/main.py not written yet")
     from fastapi.testclient import TestClient
 
     from service.config import Settings

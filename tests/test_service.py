@@ -1,7 +1,6 @@
 """The web service: every route, every error code, auth on and off, a broken model (tests mirror service/)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import shutil
@@ -16,7 +15,6 @@ from service.main import create_app
 
 LETTER = "东坝派出所户籍窗口下午三点就没人了，等了一下午也没办成。电话13812345678"
 KEY = "k" * 24
-HAS_BATCH = importlib.util.find_spec("triage.batch") is not None
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +318,6 @@ def test_upload_without_batch_module_is_501(client, monkeypatch):
     assert_error(r, 501, "batch_unavailable")
 
 
-@pytest.mark.skipif(not HAS_BATCH, reason="triage.batch (label_file) is not written yet; see issue on batch labelling")
 def test_upload_labels_a_csv(client):
     import io
 
@@ -337,7 +334,6 @@ def test_upload_labels_a_csv(client):
     assert out.loc[out["id"] == "1", "unit"].item() == "police"
 
 
-@pytest.mark.skipif(not HAS_BATCH, reason="triage.batch (label_file) is not written yet")
 def test_upload_xlsx_with_two_text_columns(client):
     import io
 
@@ -351,15 +347,12 @@ def test_upload_xlsx_with_two_text_columns(client):
     assert out["unit"].tolist() == ["police"]
 
 
-@pytest.mark.skipif(not HAS_BATCH, reason="triage.batch (label_file) is not written yet")
 def test_upload_missing_text_column_is_422(client):
     r = client.post("/v1/files/label", files={"file": ("a.csv", "body\n窗口没人\n".encode())})
     assert_error(r, 422, "invalid_file")
 
 
 def test_upload_unsupported_type_is_422(client):
-    if not HAS_BATCH:
-        pytest.skip("triage.batch is not written yet (the route answers 501 before looking at the file)")
     r = client.post("/v1/files/label", files={"file": ("a.exe", b"MZ")})
     assert_error(r, 422, "unsupported_file")
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import DataError, InputTextError, ModelError, ModelIntegrityError, ModelNotFoundError, TriageError
+from .errors import (
+    DataError,
+    InputTextError,
+    ModelError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    TriageError,
+)
 from .model import Prediction, TriageModel
 
 __all__ = [

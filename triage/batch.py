@@ -24,7 +24,14 @@ from typing import Any
 import pandas as pd
 
 from .errors import DataError, InputTextError
-from .io import READ_ERROR, ChunkReader, ChunkWriter, atomic_output, check_columns, file_format
+from .io import (
+    READ_ERROR,
+    ChunkReader,
+    ChunkWriter,
+    atomic_output,
+    check_columns,
+    file_format,
+)
 from .model import TriageModel
 
 log = logging.getLogger(__name__)
@@ -340,9 +347,10 @@ def _label_partition(df: pd.DataFrame, text_cols: list[str]) -> pd.DataFrame:
 
 def _run_dask(chunks: Iterable[pd.DataFrame], model: TriageModel, text_cols: list[str], jobs: int, scheduler: Any) -> Iterator[pd.DataFrame]:
     """Label chunks as partitions of Dask DataFrames, ``2 * workers`` partitions at a time, in order."""
+    from contextlib import ExitStack
+
     import dask
     import dask.dataframe as dd
-    from contextlib import ExitStack
     from distributed import Client, LocalCluster
 
     with ExitStack() as stack:

@@ -7,13 +7,26 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import InputTextError
-from .pipeline import DEFAULT_PARAMS, UnitFeatures, build_features, fit_classifier, linear_coef
+from .pipeline import (
+    DEFAULT_PARAMS,
+    UnitFeatures,
+    build_features,
+    fit_classifier,
+    linear_coef,
+)
 from .registry import UNKNOWN, Registry
-from .text import EMPTY_TEXT, MAX_TEXT_CHARS, Segmenter, check_shape, normalize, normalize_with_offsets
+from .text import (
+    EMPTY_TEXT,
+    MAX_TEXT_CHARS,
+    Segmenter,
+    check_shape,
+    normalize,
+    normalize_with_offsets,
+)
 
 #: Confidence below which a head's answer is flagged for review (overridden by thresholds tuned at training).
 DEFAULT_THRESHOLDS = {"category": 0.5, "unit": 0.5}

@@ -6,15 +6,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
-from sklearn.calibration import CalibratedClassifierCV
 
-from .vectorizers import CharNgramTfidf, WordTfidf
 from .registry import Registry
 from .text import Segmenter, normalize
+from .vectorizers import CharNgramTfidf, WordTfidf
 
 #: Defaults chosen by cross-validation (see README, "Benchmarks").
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -82,11 +82,6 @@ def fit_classifier(X, y, params: dict[str, Any] | None = None) -> BaseEstimator:
     if p["classifier"] == "svm" and counts.min() < 3:
         p["classifier"] = "logreg"
     return build_classifier(p).fit(X, y)
-
-
-def build_pipeline(segmenter: Segmenter, params: dict[str, Any] | None = None) -> Pipeline:
-    """The category head as one estimator: ``features`` then ``clf``. Input: raw texts."""
-    return Pipeline([("features", build_features(segmenter, params)), ("clf", build_classifier(params))])
 
 
 def linear_coef(clf: BaseEstimator) -> np.ndarray | None:

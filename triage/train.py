@@ -18,7 +18,7 @@ from .artifacts import save
 from .errors import DataError
 from .evaluate import cross_validate
 from .io import check_columns, read_table
-from .model import CategoryInfo, DEFAULT_THRESHOLDS, TriageModel
+from .model import DEFAULT_THRESHOLDS, CategoryInfo, TriageModel
 from .pipeline import DEFAULT_PARAMS
 from .registry import Registry
 from .text import Segmenter, normalize, read_userdict

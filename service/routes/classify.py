@@ -10,7 +10,15 @@ from triage.text import check_text
 
 from .. import errors
 from ..deps import ClassifierDep, ModelDep, SettingsDep, model_ref
-from ..schemas import BatchIn, BatchItemOut, BatchOut, ClassifyIn, ClassifyOut, ItemError, PredictionOut
+from ..schemas import (
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    ClassifyIn,
+    ClassifyOut,
+    ItemError,
+    PredictionOut,
+)
 
 router = APIRouter(prefix="/classify", tags=["classify"])
 

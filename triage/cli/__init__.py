@@ -9,16 +9,8 @@ from collections.abc import Sequence
 
 from ..errors import TriageError
 
-#: Sub-command name → module (in this package) defining ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = {
-    "train": "train",
-    "classify": "classify",
-    "evaluate": "evaluate",
-    "info": "info",
-    "batch": "batch",
-    "report": "report",
-    "serve": "serve",
-}
+#: Sub-commands, each a module of this package defining ``add_parser(subparsers)`` and ``run(args) -> int``.
+COMMANDS = ("train", "classify", "evaluate", "info", "batch", "report", "serve")
 PROG = "triage"
 
 
@@ -26,14 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Route complaint letters by work-style category and unit.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f".{module}", __name__)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith(__name__):
-                continue  # a command whose module is not part of this build
-            raise
-        mod.add_parser(sub)
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).add_parser(sub)
     return parser
 
 

@@ -11,7 +11,6 @@ import sys
 
 from ._common import add_model_arg
 
-
 #: Seconds an idle connection stays open (uvicorn's default of 5 dropped requests in the load test).
 KEEP_ALIVE_SECONDS = 75
 
