@@ -194,7 +194,10 @@ class Segmenter:
 
     def cut(self, text: str) -> list[str]:
         """Segment already-normalised text; white-space tokens are dropped."""
-        return [t for t in self._engine.cut(text) if not t.isspace()]
+        tokens = self._engine.cut(text)
+        if " " in text:  # normalised text has single spaces; other texts may hold any white space
+            return [t for t in tokens if not t.isspace()]
+        return tokens if text.isprintable() else [t for t in tokens if not t.isspace()]
 
     __call__ = cut
 

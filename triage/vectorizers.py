@@ -7,6 +7,8 @@ title and the gist usually are). Both are several times faster than scikit-learn
 """
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -170,7 +172,7 @@ class WordTfidf(BaseEstimator, TransformerMixin):
             if vocab is None:
                 all_tokens.append(tokens)
                 continue
-            ids = [vocab.get(t, -1) for t in tokens]
+            ids = list(map(vocab.get, tokens, repeat(-1)))
             body_c.extend(ids)
             body_r.extend([r] * len(ids))
             if self.head_chars:
