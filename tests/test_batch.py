@@ -236,3 +236,13 @@ def test_xlsx_sheets_other_than_the_one_read_are_named(tmp_path, model):
     assert second.rows == 3 and second.unread_sheets == ["一月"]
     with pytest.raises(DataError, match="no sheet '三月'"):
         label_file(src, tmp_path / "c.csv", model=model, sheet="三月")
+
+
+def test_output_gets_ordinary_permissions(tmp_path, model):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["东坝派出所窗口没人"]}).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    label_file(src, out, model=model)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
