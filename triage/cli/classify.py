@@ -31,18 +31,16 @@ def _inputs(texts: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
+    texts = _inputs(args.texts)
     status = 0
-    for text in _inputs(args.texts):
-        try:
-            pred = model.classify(text, top_k=args.top_k)
-        except InputTextError as e:
+    for text, pred in zip(texts, model.classify_many(texts, top_k=args.top_k, errors="return")):
+        if isinstance(pred, InputTextError):
             status = 1
             if args.json:
-                print_json({"error": str(e)})
+                print_json({"error": str(pred)})
             else:
-                print(f"error: {e}", file=sys.stderr)
-            continue
-        if args.json:
+                print(f"error: {pred}", file=sys.stderr)
+        elif args.json:
             print_json(pred.to_dict())
         else:
             print(render(pred, text))
