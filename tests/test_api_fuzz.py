@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
 import schemathesis  # noqa: E402
-
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402

@@ -5,7 +5,13 @@ import shutil
 import pytest
 
 from triage import load_model
-from triage.artifacts import FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, read_manifest, sha256_file
+from triage.artifacts import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    read_manifest,
+    sha256_file,
+)
 from triage.errors import ModelIntegrityError, ModelNotFoundError
 
 

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_batch import read_output  # noqa: E402
 
 import triage.batch as batch
-
 from triage.cli import main  # noqa: E402
 from triage.errors import DataError  # noqa: E402
-
-from test_batch import read_output  # noqa: E402
 
 label_file = batch.label_file
 T = ["房产证交上去半年了还没办下来，每次去问都说再等等", "东坝派出所办户口等了一上午窗口没人", "医保报销材料交了四个月钱还没到账"]

@@ -6,7 +6,14 @@ import pytest
 
 from triage.errors import InputTextError
 from triage.registry import Registry
-from triage.text import Segmenter, check_text, mask_pii, normalize, normalize_with_offsets, read_userdict
+from triage.text import (
+    Segmenter,
+    check_text,
+    mask_pii,
+    normalize,
+    normalize_with_offsets,
+    read_userdict,
+)
 from triage.train import build_segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
