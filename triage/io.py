@@ -117,23 +117,6 @@ XLSX_CELL_MAX = 32_767
 XLSX_ROWS_MAX = 1_048_576
 
 
-def sniff_encoding(path: str | Path) -> str:
-    """Like :func:`detect_encoding`, but tolerant of a few damaged bytes in a UTF-8 file.
-
-    A file whose non-ASCII bytes are at least 99 % valid UTF-8 is UTF-8 (the damaged rows are flagged later);
-    otherwise GB18030. Batch reading then decodes with ``errors="replace"``, so one bad row never stops a file.
-    """
-    try:
-        return detect_encoding(path)
-    except DataError:
-        pass
-    with open(path, "rb") as f:
-        sample = f.read(_SAMPLE_BYTES)
-    non_ascii = sum(b >= 0x80 for b in sample)
-    bad = sample.decode("utf-8", errors="replace").count("\ufffd")
-    return "utf-8-sig" if non_ascii and bad / non_ascii < 0.01 else "gb18030"
-
-
 class ChunkReader:
     """Iterate over a table in DataFrames of at most ``chunksize`` rows, holding one chunk at a time.
 
