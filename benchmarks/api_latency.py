@@ -1,6 +1,6 @@
 """Load the intake-desk API from a second process and report requests/s, p50, p99 and errors.
 
-Starts ``uvicorn service.main:create_app`` on a free loopback port (or targets ``--url``, loopback only), then
+Starts the service as ``triage serve`` runs it on a free loopback port (or targets ``--url``, loopback only), then
 sends ``--requests`` POST /v1/classify calls at each ``--concurrency`` level. Texts are realistic letters:
 read at run time from the gov-messages dataset when it is present (nothing of it is stored in the repo),
 else generated.
@@ -18,9 +18,7 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -28,8 +26,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from _server import serve, wait_ready
 
-ROOT = Path(__file__).resolve().parent.parent
 DATASET = Path("/work/shared/datasets/gov-messages-2020/unlabelled.csv")
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 MAX_REQUESTS = 20_000
@@ -77,53 +75,6 @@ def generated_texts(n: int, seed: int = 0) -> list[str]:
         parts += rng.choices(_FILLERS, k=rng.choice([0, 1, 2, 4, 8, 16]))
         out.append("".join(parts))
     return out
-
-
-# -- server ------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def own_server(model_dir: str | None, workers: int):
-    """Run the service in a subprocess on a free loopback port; yield its base URL."""
-    port = _free_port()
-    env = dict(os.environ)
-    env.pop("TRIAGE_API_KEYS", None)
-    if model_dir:
-        env["TRIAGE_MODEL_DIR"] = str(model_dir)
-    cmd = [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            sys.exit(f"server exited with code {proc.returncode}")
-        try:
-            r = httpx.get(f"{url}/readyz", timeout=2)
-            if r.status_code == 200:
-                return
-            if r.status_code == 503 and proc is None:
-                sys.exit(f"{url} is up but its model is not loaded: {r.json().get('message_en')}")
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    sys.exit(f"{url} was not ready within {timeout:.0f} s")
 
 
 # -- load --------------------------------------------------------------------------------------------------
@@ -205,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
 
     results = []
-    with (own_server(args.model, args.workers) if not args.url else _target(args.url)) as url:
+    with (_own(args.model, args.workers) if not args.url else _target(args.url)) as url:
         info = httpx.get(f"{url}/readyz", timeout=5).json()
         print(f"server {url}  model {info['model']['name']} {info['model']['sha256']}  "
               f"workers {args.workers if not args.url else '?'}")
@@ -222,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": machine(), "texts": source, "results": results}, indent=2) + "\n")
     return 1 if any(r["errors"] for r in results) else 0
+
+
+@contextmanager
+def _own(model_dir: str | None, workers: int):
+    with serve(model_dir, workers) as server:
+        yield server.url
 
 
 @contextmanager

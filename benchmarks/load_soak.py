@@ -2,7 +2,7 @@
 
     python benchmarks/load_soak.py [--requests 20000] [--concurrency 64] [--model DIR] [--max-rss-growth-mb 64]
 
-Starts ``uvicorn service.main:create_app --factory`` on 127.0.0.1 at a free port (loopback only), waits for
+Starts the service as ``triage serve`` runs it on 127.0.0.1 at a free port (loopback only), waits for
 /readyz, then sends POST /v1/classify with letters from data/dev.csv (or tests/data/tiny.csv) from an
 httpx.AsyncClient with C concurrent workers. It stops by itself: after N requests or --max-seconds, whichever
 comes first. Reported: errors (anything but 200, or a transport failure; must be 0), p50/p99 latency and
@@ -17,27 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from _server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 2_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -74,32 +65,6 @@ def letters() -> list[str]:
             if texts:
                 return texts
     return ["东坝派出所户籍窗口下午三点就没人了，等了一下午也没办成。"]
-
-
-def start_server(model_dir: Path, port: int, log) -> subprocess.Popen:
-    """The service exactly as `triage serve` runs it (one worker), on loopback."""
-    env = {**os.environ, "TRIAGE_MODEL_DIR": str(model_dir)}
-    env.pop("TRIAGE_API_KEYS", None)
-    cmd = [sys.executable, "-m", "triage", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--model", str(model_dir), "--log-level", "warning"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            r = httpx.get(f"{base}/readyz", timeout=2, trust_env=False)
-            if r.status_code == 200:
-                return
-            if r.status_code == 503 and "starting" not in r.text:
-                raise SystemExit(f"server not ready: {r.text}")
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("server did not become ready in time")
 
 
 async def soak(base: str, n: int, concurrency: int, max_seconds: float, texts: list[str], pid: int):
@@ -157,36 +122,21 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     model_dir, tmp = pick_model(args.model)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server_log = tempfile.TemporaryFile()
-    proc = start_server(model_dir, port, server_log)
     try:
         t_start = time.monotonic()
-        wait_ready(base, proc)
-        ready_s = time.monotonic() - t_start
-        rss_ready = rss_mb(proc.pid)
-        t0 = time.perf_counter()
-        records, rss_warm = asyncio.run(
-            soak(base, args.requests, args.concurrency, args.max_seconds, letters(), proc.pid))
-        wall = time.perf_counter() - t0
-        rss_end = rss_mb(proc.pid)
-        alive = proc.poll() is None
+        with serve(model_dir) as server:
+            ready_s = time.monotonic() - t_start
+            rss_ready = rss_mb(server.proc.pid)
+            t0 = time.perf_counter()
+            records, rss_warm = asyncio.run(
+                soak(server.url, args.requests, args.concurrency, args.max_seconds, letters(), server.proc.pid))
+            wall = time.perf_counter() - t0
+            rss_end = rss_mb(server.proc.pid)
+            alive = server.proc.poll() is None
+            port = server.port
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         if tmp is not None:
             tmp.cleanup()
-        server_log.seek(0)
-        tail = server_log.read().decode(errors="replace").strip().splitlines()[-15:]
-        server_log.close()
-    if tail:
-        print("server stderr (last lines):\n  " + "\n  ".join(tail))
 
     records.sort(key=lambda r: r[1])  # completion order
     errors = [o for _, _, o in records if o != 200]
@@ -195,7 +145,7 @@ def main(argv=None) -> int:
     l50, l99, lrps = window_stats(last)
     growth = rss_end - rss_warm
 
-    print(f"model: {model_dir}   server: uvicorn, 1 worker, 127.0.0.1:{port} (ready in {ready_s:.1f}s)")
+    print(f"model: {model_dir}   server: triage serve (uvicorn, 1 worker), 127.0.0.1:{port} (ready in {ready_s:.1f}s)")
     print(f"requests: {len(records):,} of {args.requests:,} at concurrency {args.concurrency} in {wall:.1f}s "
           f"({len(records) / wall:,.0f} req/s overall); errors: {len(errors)}"
           + (f" {sorted(set(map(str, errors)))}" if errors else ""))
