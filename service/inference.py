@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from triage import Prediction, TriageModel
+from triage import InputTextError, Prediction, TriageModel
 
 log = logging.getLogger("service")
 #: Most texts classified in one call; a larger single request still runs whole.
@@ -50,10 +50,14 @@ class Classifier:
                 await asyncio.gather(task, return_exceptions=True)
             self._queue = None
 
-    async def classify(self, model: TriageModel, texts: Sequence[str], *, top_k: int, max_chars: int) -> list[Prediction]:
-        """``model.classify_many(texts, top_k=top_k, max_chars=max_chars)``, possibly shared with other requests."""
+    async def classify(
+        self, model: TriageModel, texts: Sequence[str], *, top_k: int, max_chars: int
+    ) -> list[Prediction | InputTextError]:
+        """``model.classify_many(texts, top_k=top_k, max_chars=max_chars, errors="return")``, possibly shared with
+        other requests: a text the model refuses comes back as its :class:`InputTextError`."""
         if self._queue is None:  # not started (e.g. no lifespan): run alone
-            return await anyio.to_thread.run_sync(lambda: model.classify_many(list(texts), top_k=top_k, max_chars=max_chars))
+            return await anyio.to_thread.run_sync(
+                lambda: model.classify_many(list(texts), top_k=top_k, max_chars=max_chars, errors="return"))
         future = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(model, list(texts), top_k, max_chars, future))
         return await future
@@ -81,7 +85,7 @@ class Classifier:
         texts = [t for j in jobs for t in j.texts]
         try:
             preds = await anyio.to_thread.run_sync(
-                lambda: model.classify_many(texts, top_k=top_k, max_chars=max_chars))
+                lambda: model.classify_many(texts, top_k=top_k, max_chars=max_chars, errors="return"))
         except Exception as e:  # noqa: BLE001
             if len(jobs) > 1:  # isolate the job at fault: run each alone
                 for job in jobs:
@@ -94,6 +98,7 @@ class Classifier:
             mine = preds[at : at + len(job.texts)]
             at += len(job.texts)
             for p in mine:  # ranking does not depend on top_k: trimming gives what top_k=job.top_k gives
-                del p.alternatives[max(job.top_k, 1) - 1 :]
+                if isinstance(p, Prediction):
+                    del p.alternatives[max(job.top_k, 1) - 1 :]
             if not job.future.done():
                 job.future.set_result(mine)

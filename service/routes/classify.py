@@ -5,8 +5,7 @@ from collections import Counter
 
 from fastapi import APIRouter, Request
 
-from triage.errors import InputTextError, InvalidTextError
-from triage.text import check_text
+from triage.errors import InputTextError, InvalidTextError, TextTooLongError
 
 from .. import errors
 from ..deps import ClassifierDep, ModelDep, SettingsDep, model_ref
@@ -23,17 +22,13 @@ from ..schemas import (
 router = APIRouter(prefix="/classify", tags=["classify"])
 
 
-def _check(text: str, max_chars: int) -> errors.ApiError | None:
-    """The error this text would get (413 too long, 422 empty or invalid), or None if it can be classified."""
-    if len(text) > max_chars:
+def _api_error(err: InputTextError, text: str, max_chars: int) -> errors.ApiError:
+    """The HTTP error for a text the model refused (413 too long, 422 invalid or empty)."""
+    if isinstance(err, TextTooLongError):
         return errors.text_too_long(len(text), max_chars)
-    try:
-        check_text(text, max_chars)
-    except InvalidTextError:
+    if isinstance(err, InvalidTextError):
         return errors.invalid_text()
-    except InputTextError:
-        return errors.empty_text()
-    return None
+    return errors.empty_text()
 
 
 @router.post("", response_model=ClassifyOut, summary="Classify one letter")
@@ -41,9 +36,9 @@ async def classify_one(
     body: ClassifyIn, request: Request, model: ModelDep, settings: SettingsDep, classifier: ClassifierDep
 ) -> ClassifyOut:
     """Category (with alternatives), responsible unit (and how it was found), evidence spans, review flag."""
-    if err := _check(body.text, settings.max_text_chars):
-        raise err
     [pred] = await classifier.classify(model, [body.text], top_k=body.top_k, max_chars=settings.max_text_chars)
+    if isinstance(pred, InputTextError):
+        raise _api_error(pred, body.text, settings.max_text_chars)
     rid = request.state.request_id
     request.state.log = f"category={pred.category} unit={pred.unit} review={int(pred.needs_review)}"
     return ClassifyOut(**pred.to_dict(), model=model_ref(model), request_id=rid)
@@ -60,20 +55,20 @@ async def classify_batch(
             f"一次最多 {settings.max_batch_items} 条，本次 {len(body.items)} 条。请分批提交。",
             f"{len(body.items)} items; at most {settings.max_batch_items} per request. Split the batch.",
         )
-    checked = [_check(item.text, settings.max_text_chars) for item in body.items]
-    good = [i for i, err in enumerate(checked) if err is None]
-    preds = await classifier.classify(
-        model, [body.items[i].text for i in good], top_k=body.top_k, max_chars=settings.max_text_chars
-    ) if good else []
-    by_index = dict(zip(good, preds))
+    results = await classifier.classify(
+        model, [item.text for item in body.items], top_k=body.top_k, max_chars=settings.max_text_chars
+    )
     out = []
-    for i, item in enumerate(body.items):
-        if (err := checked[i]) is not None:
+    preds = []
+    for item, res in zip(body.items, results):
+        if isinstance(res, InputTextError):
+            err = _api_error(res, item.text, settings.max_text_chars)
             out.append(BatchItemOut(id=item.id, error=ItemError(
                 code=err.code, message=f"{err.zh} {err.en}", message_zh=err.zh, message_en=err.en)))
         else:
-            out.append(BatchItemOut(id=item.id, result=PredictionOut(**by_index[i].to_dict())))
-    n_errors = len(body.items) - len(good)
+            preds.append(res)
+            out.append(BatchItemOut(id=item.id, result=PredictionOut(**res.to_dict())))
+    n_errors = len(body.items) - len(preds)
     cats = Counter(p.category for p in preds)
     units = Counter(p.unit for p in preds)
     request.state.log = (f"items={len(body.items)} errors={n_errors} "
