@@ -21,11 +21,9 @@ from .pipeline import (
 )
 from .registry import UNKNOWN, Registry
 from .text import (
-    EMPTY_TEXT,
     MAX_TEXT_CHARS,
     Segmenter,
-    check_shape,
-    normalize,
+    check_text,
     normalize_with_offsets,
 )
 
@@ -141,8 +139,8 @@ class TriageModel(BaseEstimator):
         if len(texts) < SMALL_CORPUS:  # too few texts to prune rare terms
             params["min_df"] = 1
         self.features_ = build_features(self.segmenter, params)
-        X = self.features_.fit_transform(texts)
-        norms = self.features_[0].transform(texts)
+        norms = self.features_[0].fit_transform(texts)  # fitting the slices fits the pipeline's own steps
+        X = self.features_[1:].fit_transform(norms)
         self.category_clf_ = None
         self.unit_clf_ = None
         self.unit_features_ = UnitFeatures(registry=self.registry, weight=params["unit_feature_weight"]).fit(norms)
@@ -217,9 +215,7 @@ class TriageModel(BaseEstimator):
         norms: list[str] = []
         for i, t in enumerate(texts):
             try:
-                norm = normalize(check_shape(t, max_chars))
-                if not norm:
-                    raise InputTextError(EMPTY_TEXT)
+                norm = check_text(t, max_chars)
             except InputTextError as e:
                 if errors == "raise":
                     raise

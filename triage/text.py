@@ -90,10 +90,11 @@ def check_shape(text: object, max_chars: int = MAX_TEXT_CHARS) -> str:
 
 
 def check_text(text: object, max_chars: int = MAX_TEXT_CHARS) -> str:
-    """Return ``text`` if it can be classified, else raise :class:`InputTextError` saying why."""
-    if not normalize(check_shape(text, max_chars)):
+    """Return the normalised form of ``text`` if it can be classified, else raise :class:`InputTextError`."""
+    norm = normalize(check_shape(text, max_chars))
+    if not norm:
         raise InputTextError(EMPTY_TEXT)
-    return text
+    return norm
 
 
 # --- privacy -----------------------------------------------------------------------------------------------
