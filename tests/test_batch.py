@@ -153,11 +153,11 @@ class Exploding:
     def __init__(self, model):
         self.model, self.calls = model, 0
 
-    def classify_many(self, texts, **kw):
+    def classify_table(self, texts, **kw):
         self.calls += 1
         if self.calls == 3:
             raise RuntimeError("boom")
-        return self.model.classify_many(texts, **kw)
+        return self.model.classify_table(texts, **kw)
 
 
 @pytest.mark.parametrize("dst", [".csv", ".parquet", ".xlsx"])

@@ -1,4 +1,4 @@
-"""Batch labelling of whole files: stream chunks through :meth:`TriageModel.classify_many`, never drop a row.
+"""Batch labelling of whole files: stream chunks through :meth:`TriageModel.classify_table`, never drop a row.
 
 :func:`label_frame` labels one chunk; :func:`label_file` streams a file through it on one process, a pool of
 processes (``jobs``) or a ``dask.distributed`` cluster (``engine="dask"``) and writes the result atomically.
@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import DataError, InputTextError
+from .errors import DataError
 from .io import (
     READ_ERROR,
     ChunkReader,
@@ -32,15 +32,12 @@ from .io import (
     check_columns,
     file_format,
 )
-from .model import TriageModel
+from .model import TABLE_COLUMNS, TriageModel
 
 log = logging.getLogger(__name__)
 
 #: Columns appended to every input row, in this order.
-RESULT_COLUMNS = [
-    "category", "category_name", "category_score", "unit", "unit_name", "unit_score", "unit_source",
-    "needs_review", "error",
-]
+RESULT_COLUMNS = TABLE_COLUMNS
 _FLOAT_COLUMNS = {"category_score", "unit_score"}
 #: Prefix given to an input column whose name clashes with a result column (e.g. re-labelling train.csv).
 INPUT_PREFIX = "input_"
@@ -54,7 +51,7 @@ def label_frame(model: TriageModel, df: pd.DataFrame, text_cols: Sequence[str] =
     """Return ``df`` with the result columns appended, one output row per input row, in order.
 
     Rows whose text is missing, empty, too long or holds undecodable bytes get ``error`` and no label; the
-    other rows are classified in one :meth:`~triage.model.TriageModel.classify_many` call. An input column
+    other rows are classified in one :meth:`~triage.model.TriageModel.classify_table` call. An input column
     named like a result column is kept as ``input_<name>``.
     """
     df, texts, errors = _prepare(df, text_cols)
@@ -63,25 +60,11 @@ def label_frame(model: TriageModel, df: pd.DataFrame, text_cols: Sequence[str] =
 
 def label_texts(model: TriageModel, texts: list[str], errors: list[str | None]) -> pd.DataFrame:
     """The result columns for ``texts``; a text with an ``errors`` entry, or that the model refuses, gets an error."""
-    errors = list(errors)
-    ok = [i for i, e in enumerate(errors) if e is None]
-    preds = model.classify_many([texts[i] for i in ok], top_k=1, evidence=False, errors="return") if ok else []
-    cols: dict[str, list[Any]] = {c: [None] * len(texts) for c in RESULT_COLUMNS}
-    for c in _FLOAT_COLUMNS:
-        cols[c] = [math.nan] * len(texts)
-    for i, p in zip(ok, preds):
-        if isinstance(p, InputTextError):
-            errors[i] = str(p)
-            continue
-        for c, v in (("category", p.category), ("category_name", p.name), ("category_score", p.category_score),
-                     ("unit", p.unit), ("unit_name", p.unit_name), ("unit_score", p.unit_score),
-                     ("unit_source", p.unit_source), ("needs_review", p.needs_review)):
-            cols[c][i] = v
-    cols["error"] = errors
-    return pd.DataFrame(
-        {c: pd.array(v, dtype="boolean") if c == "needs_review" else pd.Series(v, dtype="float64" if c in _FLOAT_COLUMNS else object)
-         for c, v in cols.items()}
-    )
+    table = model.classify_table([t if e is None else None for t, e in zip(texts, errors)])
+    known = [i for i, e in enumerate(errors) if e is not None]
+    if known:
+        table.loc[known, "error"] = [errors[i] for i in known]
+    return table
 
 
 def _prepare(df: pd.DataFrame, text_cols: Sequence[str]) -> tuple[pd.DataFrame, list[str], list[str | None]]:

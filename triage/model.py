@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -23,7 +24,7 @@ from .registry import UNKNOWN, Registry
 from .text import (
     MAX_TEXT_CHARS,
     Segmenter,
-    check_text,
+    check_texts,
     normalize_with_offsets,
 )
 
@@ -74,6 +75,30 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: Columns of :meth:`TriageModel.classify_table`, in this order.
+TABLE_COLUMNS = [
+    "category", "category_name", "category_score", "unit", "unit_name", "unit_score", "unit_source",
+    "needs_review", "error",
+]
+
+
+@dataclass
+class _Decisions:
+    """Both heads' decisions for a batch of texts, column by column, with what alternatives and evidence need."""
+
+    X: sp.csr_matrix | None
+    mentions: list
+    cat_p: np.ndarray | None
+    unit_p: np.ndarray | None
+    category: list[str] | None = None
+    category_score: np.ndarray | None = None
+    review_category: np.ndarray | None = None
+    unit: list[str] = field(default_factory=list)
+    unit_score: np.ndarray | None = None
+    unit_source: list[str] = field(default_factory=list)
+    review_unit: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +191,9 @@ class TriageModel(BaseEstimator):
         self._cat_coef = linear_coef(self.category_clf_) if self.category_clf_ is not None else None
         self._truncate = self.features_.named_steps["truncate"]
         self._vectorizers = [vec for _, vec in union.transformer_list]
+        self._category_labels = self.category_labels
+        self._unit_labels = self.unit_labels
+        self._unit_index = {u: j for j, u in enumerate(self._unit_labels)}
         self._cat_proba = _proba_function(self.category_clf_)
         self._unit_proba = _proba_function(self.unit_clf_)
 
@@ -206,79 +234,119 @@ class TriageModel(BaseEstimator):
         :class:`InputTextError`; with ``errors="return"`` that error takes the text's place in the result
         instead, and the other texts are still classified.
         """
+        texts, norms, failed = self._check(texts, max_chars, errors)
+        good = [i for i in range(len(texts)) if i not in failed]
+        d = self._decide([norms[i] for i in good])
+        preds = iter(self._prediction(texts[i], d, k, top_k, evidence) for k, i in enumerate(good))
+        return [failed[i] if i in failed else next(preds) for i in range(len(texts))]
+
+    def classify_table(self, texts: Sequence[str], *, max_chars: int = MAX_TEXT_CHARS) -> pd.DataFrame:
+        """The decisions of :meth:`classify_many` as columns, one row per text, for labelling whole files.
+
+        Columns: :data:`TABLE_COLUMNS`. A text that cannot be classified gets ``error`` and no labels. Without
+        alternatives and evidence this is several times cheaper per text than building :class:`Prediction` s.
+        """
+        texts, norms, failed = self._check(texts, max_chars, "return")
+        good = [i for i in range(len(texts)) if i not in failed]
+        d = self._decide([norms[i] for i in good])
+        n = len(texts)
+        cols: dict[str, Any] = {c: np.full(n, None, dtype=object) for c in TABLE_COLUMNS}
+        for c in ("category_score", "unit_score"):
+            cols[c] = np.full(n, np.nan)
+        cols["needs_review"] = pd.array([None] * n, dtype="boolean")
+        if good:
+            idx = np.asarray(good)
+            if d.category is not None:
+                cols["category"][idx] = d.category
+                cols["category_name"][idx] = [self._cat_info[c].name if c in self._cat_info else c for c in d.category]
+                cols["category_score"][idx] = d.category_score
+            cols["unit"][idx] = d.unit
+            cols["unit_name"][idx] = [self.registry.name_of(u) for u in d.unit]
+            cols["unit_score"][idx] = d.unit_score
+            cols["unit_source"][idx] = d.unit_source
+            cols["needs_review"][idx] = d.review_category | d.review_unit
+        if failed:
+            cols["error"][list(failed)] = [str(e) for e in failed.values()]
+        # object columns (None for missing), not pandas' inferred string dtype: writers and callers see None
+        return pd.DataFrame({c: pd.Series(v, dtype=object) if isinstance(v, np.ndarray) and v.dtype == object else v
+                             for c, v in cols.items()}, columns=TABLE_COLUMNS)
+
+    def _check(self, texts, max_chars: int, errors: str) -> tuple[list, list, dict[int, InputTextError]]:
+        """Texts, their normalised forms and the refused ones by index (raised at once with ``errors="raise"``)."""
         check_is_fitted(self, "features_", msg="The triage model is not fitted; train one with `triage train`.")
         if isinstance(texts, str):
             raise TypeError("classify_many takes a list of texts; use classify() for one string.")
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return'; got {errors!r}")
-        failed: dict[int, InputTextError] = {}
-        norms: list[str] = []
-        for i, t in enumerate(texts):
-            try:
-                norm = check_text(t, max_chars)
-            except InputTextError as e:
-                if errors == "raise":
-                    raise
-                failed[i] = e
-                continue
-            norms.append(norm)
-        good = [i for i in range(len(texts)) if i not in failed]
-        preds = iter(self._classify_normalized([texts[i] for i in good], norms, top_k, evidence))
-        return [failed[i] if i in failed else next(preds) for i in range(len(texts))]
+        texts = list(texts)
+        checked = check_texts(texts, max_chars)
+        failed = {i: r for i, r in enumerate(checked) if isinstance(r, InputTextError)}
+        if failed and errors == "raise":
+            raise next(iter(failed.values()))
+        return texts, checked, failed
 
-    def _classify_normalized(self, texts: list[str], norms: list[str], top_k: int, evidence: bool) -> list[Prediction]:
-        if not texts:
-            return []
-        X = self._features(norms)
-        hits = [(self.registry.mentions(n), self.registry.services(n)) for n in norms]
-        cat_p = self._cat_proba(X) if self._cat_proba is not None else None
+    def _decide(self, norms: list[str]) -> _Decisions:
+        """Features, probabilities and the decisions of both heads for normalised texts, column by column."""
+        n = len(norms)
+        X = self._features(norms) if n else None
+        mentions = [self.registry.mentions(t) for t in norms]
+        services = [self.registry.services(t) for t in norms]
+        cat_p = self._cat_proba(X) if self._cat_proba is not None and n else None
         unit_p = None
-        if self._unit_proba is not None:
-            Xu = sp.hstack([X, self.unit_features_.from_hits(hits)], format="csr")
-            unit_p = self._unit_proba(Xu)
-        return [
-            self._one(texts[i], hits[i][0], X[i] if evidence else None, cat_p, unit_p, i, top_k)
-            for i in range(len(texts))
-        ]
+        if self._unit_proba is not None and n:
+            unit_p = self._unit_proba(sp.hstack([X, self.unit_features_.from_hits(list(zip(mentions, services)))], format="csr"))
+        d = _Decisions(X=X, mentions=mentions, cat_p=cat_p, unit_p=unit_p)
+        if cat_p is not None:
+            best = cat_p.argmax(axis=1)
+            d.category = [self._category_labels[j] for j in best]
+            d.category_score = _rounded(cat_p[np.arange(n), best])
+            d.review_category = d.category_score < self.thresholds_["category"]
+        else:
+            d.review_category = np.zeros(n, dtype=bool)
+        decided = [self._unit(m, unit_p[i] if unit_p is not None else None) for i, m in enumerate(mentions)]
+        d.unit = [u for u, _, _ in decided]
+        d.unit_score = _rounded(np.fromiter((s for _, s, _ in decided), dtype=np.float64, count=n))
+        d.unit_source = [src for _, _, src in decided]
+        d.review_unit = d.unit_score < self.thresholds_["unit"]
+        return d
 
     def _features(self, norms: list[str]) -> sp.csr_matrix:
         """``features_`` after its normalise step, without the per-call overhead of Pipeline and FeatureUnion."""
         texts = self._truncate.transform(norms)
         return sp.hstack([vec.transform(texts) for vec in self._vectorizers], format="csr")
 
-    def _one(self, text, mentions, x_row, cat_p, unit_p, i, top_k) -> Prediction:
-        reasons: list[str] = []
+    def _prediction(self, text: str, d: _Decisions, i: int, top_k: int, evidence: bool) -> Prediction:
+        """The :class:`Prediction` for text ``i`` of a batch: its decisions plus alternatives and evidence."""
+        reasons = [r for r, flag in (("category_low_confidence", d.review_category[i]),
+                                     ("unit_low_confidence", d.review_unit[i])) if flag]
         ev: list[Evidence] = []
-        if x_row is not None:  # evidence points into the original text through a per-character normalisation
+        if evidence:  # evidence points into the original text through a per-character normalisation
             ev_norm, offsets = normalize_with_offsets(text)
-        # category
         category, char, name, cscore, alts = None, "", "", 0.0, []
-        if cat_p is not None:
-            labels = self.category_labels
-            order = np.argsort(-cat_p[i])
-            alts = [self._alt(labels[j], float(cat_p[i, j])) for j in order[: max(top_k, 1)]]
+        if d.cat_p is not None:
+            order = np.argsort(-d.cat_p[i], kind="stable")
+            alts = [self._alt(self._category_labels[j], float(d.cat_p[i, j])) for j in order[: max(top_k, 1)]]
             top = alts[0]
-            category, char, name, cscore = top.category, top.char, top.name, top.score
-            if cscore < self.thresholds_["category"]:
-                reasons.append("category_low_confidence")
-            if x_row is not None:
-                ev.extend(self._category_evidence(text, ev_norm, offsets, x_row, order[0]))
-        # unit
-        unit, uscore, usource, ualts = self._unit(mentions, unit_p[i] if unit_p is not None else None)
-        if uscore < self.thresholds_["unit"]:
-            reasons.append("unit_low_confidence")
-        if x_row is not None:
-            ev.extend(self._unit_evidence(text, ev_norm, offsets, unit))
+            category, char, name, cscore = top.category, top.char, top.name, float(d.category_score[i])
+            if evidence:
+                ev.extend(self._category_evidence(text, ev_norm, offsets, d.X[i], order[0]))
+        ualts = []
+        if d.unit_p is not None:
+            order = np.argsort(-d.unit_p[i], kind="stable")[:3]
+            ualts = [{"unit": self._unit_labels[j], "unit_name": self.registry.name_of(self._unit_labels[j]),
+                      "score": round(float(d.unit_p[i, j]), 4)} for j in order]
+        if evidence:
+            ev.extend(self._unit_evidence(text, ev_norm, offsets, d.unit[i]))
         return Prediction(
             category=category,
             char=char,
             name=name,
-            category_score=round(cscore, 4),
+            category_score=cscore,
             alternatives=alts[1:] if alts else [],
-            unit=unit,
-            unit_name=self.registry.name_of(unit),
-            unit_score=round(uscore, 4),
-            unit_source=usource,
+            unit=d.unit[i],
+            unit_name=self.registry.name_of(d.unit[i]),
+            unit_score=float(d.unit_score[i]),
+            unit_source=d.unit_source[i],
             unit_alternatives=ualts,
             evidence=ev,
             needs_review=bool(reasons),
@@ -289,33 +357,26 @@ class TriageModel(BaseEstimator):
         info = self._cat_info.get(cat)
         return Alternative(cat, info.char if info else "", info.name if info else cat, round(score, 4))
 
-    def _unit(self, mentions, p: np.ndarray | None) -> tuple[str, float, str, list[dict[str, Any]]]:
+    def _unit(self, mentions, p: np.ndarray | None) -> tuple[str, float, str]:
         """Decide the unit: a named unit wins; otherwise the classifier's inference; else ``unknown``."""
-        mentioned = []
-        for m in mentions:
-            if m.unit not in mentioned:
-                mentioned.append(m.unit)
-        probs = dict(zip(self.unit_labels, p)) if p is not None else {}
-        ranked = sorted(probs.items(), key=lambda kv: -kv[1])
-        ualts = [{"unit": u, "unit_name": self.registry.name_of(u), "score": round(float(s), 4)} for u, s in ranked[:3]]
+        mentioned = list(dict.fromkeys(m.unit for m in mentions))
         if mentioned:
-            if len(mentioned) == 1 or not probs:
-                unit = mentioned[0]
-                score = self.mention_precision_
-            else:
-                sub = {u: probs.get(u, 0.0) for u in mentioned}
-                unit = max(mentioned, key=lambda u: sub[u])
-                total = sum(sub.values())
-                score = sub[unit] / total if total > 0 else 1.0 / len(mentioned)
-            return unit, float(score), "mention", ualts
-        if not probs:
-            return UNKNOWN, 0.0, "none", ualts
-        unit, score = ranked[0]
+            if len(mentioned) == 1 or p is None:
+                return mentioned[0], float(self.mention_precision_), "mention"
+            index = self._unit_index
+            sub = [float(p[index[u]]) if u in index else 0.0 for u in mentioned]
+            best = max(range(len(mentioned)), key=sub.__getitem__)
+            total = sum(sub)
+            return mentioned[best], sub[best] / total if total > 0 else 1.0 / len(mentioned), "mention"
+        if p is None:
+            return UNKNOWN, 0.0, "none"
+        j = int(p.argmax())
+        unit, score = self._unit_labels[j], float(p[j])
         if unit == UNKNOWN:
-            return UNKNOWN, float(score), "none", ualts
+            return UNKNOWN, score, "none"
         if score < MIN_INFERRED_UNIT_SCORE:
-            return UNKNOWN, float(probs.get(UNKNOWN, 0.0)), "none", ualts
-        return unit, float(score), "inferred", ualts
+            return UNKNOWN, float(p[self._unit_index[UNKNOWN]]) if UNKNOWN in self._unit_index else 0.0, "none"
+        return unit, score, "inferred"
 
     # -- evidence ----------------------------------------------------------------------------------------
     def _category_evidence(self, text, norm, offsets, x_row, cls_index, k: int = 5) -> list[Evidence]:
@@ -354,6 +415,11 @@ class TriageModel(BaseEstimator):
         s, e = span
         start, end = offsets[s], offsets[e - 1] + 1
         return Evidence(term=text[start:end], start=start, end=end, head=head, weight=round(weight, 4))
+
+
+def _rounded(scores: np.ndarray) -> np.ndarray:
+    """Scores as shown (4 decimals, Python's exact rounding): review flags are decided on what the user sees."""
+    return np.array([round(x, 4) for x in scores.tolist()], dtype=np.float64)
 
 
 def _proba_function(clf):

@@ -14,7 +14,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
 from .registry import Registry
-from .text import Segmenter, normalize
+from .text import Segmenter, normalize_many
 from .vectorizers import CharNgramTfidf, WordTfidf
 
 #: Defaults chosen by cross-validation (see README, "Benchmarks").
@@ -30,11 +30,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "unit_C": 1.0,
     "unit_classifier": "svm",
 }
-
-
-def normalize_many(texts) -> list[str]:
-    """Normalise a sequence of texts (the first step of every pipeline)."""
-    return [normalize(t) for t in texts]
 
 
 class Truncate(BaseEstimator, TransformerMixin):

@@ -11,7 +11,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ahocorasick
+import ahocorasick_rs
 
 from .errors import RegistryError
 
@@ -66,8 +66,8 @@ class Registry:
 
     units: list[Unit]
     _by_id: dict[str, Unit] = field(init=False, repr=False)
-    _names: ahocorasick.Automaton | None = field(init=False, repr=False, default=None)
-    _services: ahocorasick.Automaton | None = field(init=False, repr=False, default=None)
+    _names: _Matcher = field(init=False, repr=False)
+    _services: _Matcher = field(init=False, repr=False)
     _name_owner: dict[str, str] = field(init=False, repr=False)
     _service_owner: dict[str, tuple[str, ...]] = field(init=False, repr=False)
 
@@ -91,8 +91,8 @@ class Registry:
                 if s not in self._name_owner:
                     owners.setdefault(s, set()).add(u.id)
         self._service_owner = {s: tuple(sorted(ids)) for s, ids in owners.items()}
-        self._names = _automaton(self._name_owner)
-        self._services = _automaton(self._service_owner)
+        self._names = _Matcher(self._name_owner)
+        self._services = _Matcher(self._service_owner)
 
     def __getstate__(self) -> dict:
         return {"units": self.units}
@@ -164,7 +164,7 @@ class Registry:
         """
         raw = [
             Mention(self._name_owner[name], start, start + len(name), name)
-            for start, name in _longest_matches(self._names, text)
+            for start, name in self._names.find(text)
             if _word_bounded(text, start, start + len(name))
         ]
         out: list[Mention] = []
@@ -186,26 +186,26 @@ class Registry:
         """Service words in ``text``: ``(start, end, word, unit ids that handle it)``."""
         return [
             (start, start + len(word), word, self._service_owner[word])
-            for start, word in _longest_matches(self._services, text)
+            for start, word in self._services.find(text)
         ]
 
 
-def _automaton(words) -> ahocorasick.Automaton | None:
-    """An Aho-Corasick automaton over ``words`` (C speed, whatever the registry's size)."""
-    if not words:
-        return None
-    automaton = ahocorasick.Automaton()
-    for w in words:
-        automaton.add_word(w, w)
-    automaton.make_automaton()
-    return automaton
+class _Matcher:
+    """Leftmost-longest, non-overlapping matches of a word list (Rust Aho-Corasick: C speed on any registry)."""
 
+    def __init__(self, words) -> None:
+        self.words = list(words)
+        self._automaton = (
+            ahocorasick_rs.AhoCorasick(self.words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+            if self.words else None
+        )
 
-def _longest_matches(automaton: ahocorasick.Automaton | None, text: str) -> list[tuple[int, str]]:
-    """Leftmost-longest, non-overlapping matches as ``(start, word)``."""
-    if automaton is None or not text:
-        return []
-    return [(end - len(word) + 1, word) for end, word in automaton.iter_long(text)]
+    def find(self, text: str) -> list[tuple[int, str]]:
+        """Matches as ``(start, word)``, left to right."""
+        if self._automaton is None or not text:
+            return []
+        words = self.words
+        return [(start, words[i]) for i, start, _ in self._automaton.find_matches_as_indexes(text)]
 
 
 def _word_bounded(text: str, start: int, end: int) -> bool:

@@ -7,13 +7,12 @@ title and the gist usually are). Both are several times faster than scikit-learn
 """
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.utils.validation import check_is_fitted
 
 _BITS = 21  # every Unicode code point fits in 21 bits, so up to 3 characters pack into one int64
@@ -130,13 +129,26 @@ class CharNgramTfidf(BaseEstimator, TransformerMixin):
 
 
 def _tfidf_rows(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], idf: np.ndarray, sublinear: bool):
-    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
-    m.sum_duplicates()
-    if sublinear:
-        np.log(m.data, out=m.data)
-        m.data += 1.0
-    m.data *= idf[m.indices]
-    return l2_normalize(m, copy=False)
+    """L2-normalised TF-IDF rows from one ``(row, col)`` pair per occurrence.
+
+    Occurrences are counted with one vectorised sort of ``row * n_cols + col`` keys, which is twice as fast as
+    letting SciPy sum duplicates row by row; the result has sorted indices and no duplicates.
+    """
+    n_rows, n_cols = shape
+    keys = np.sort(rows * n_cols + cols)
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(keys))).astype(np.float64)
+    r, c = np.divmod(keys[starts], n_cols)
+    data = (np.log(counts) + 1.0 if sublinear else counts) * idf[c]
+    norms = np.sqrt(np.bincount(r, weights=data * data, minlength=n_rows))
+    norms[norms == 0] = 1.0
+    data /= norms[r]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix((data, c, indptr), shape=shape)
 
 
 class WordTfidf(BaseEstimator, TransformerMixin):
@@ -162,35 +174,31 @@ class WordTfidf(BaseEstimator, TransformerMixin):
         self.sublinear_tf = sublinear_tf
         self.lowercase = lowercase
 
-    def _ids(self, texts, vocab: dict[str, int] | None):
-        """Token ids of every text and of its head, as (rows, cols) arrays; unknown tokens dropped."""
+    def _tokens(self, texts) -> list[list[str]]:
         if isinstance(texts, str):
             raise TypeError("Iterable over raw text documents expected, string object received.")
-        body_r, body_c, head_r, head_c, all_tokens = [], [], [], [], []
-        for r, text in enumerate(texts):
-            tokens = self.tokenizer(text.lower() if self.lowercase else text)
-            if vocab is None:
-                all_tokens.append(tokens)
-                continue
-            ids = list(map(vocab.get, tokens, repeat(-1)))
-            body_c.extend(ids)
-            body_r.extend([r] * len(ids))
-            if self.head_chars:
-                pos, k = 0, 0
-                for k, t in enumerate(tokens):
-                    pos += len(t)
-                    if pos >= self.head_chars:
-                        k += 1
-                        break
-                else:
-                    k = len(tokens)
-                head_c.extend(ids[:k])
-                head_r.extend([r] * k)
-        return all_tokens, (np.asarray(body_r, np.int64), np.asarray(body_c, np.int64)), \
-            (np.asarray(head_r, np.int64), np.asarray(head_c, np.int64))
+        return [self.tokenizer(t.lower() if self.lowercase else t) for t in texts]
+
+    def _ids(self, texts, vocab: dict[str, int]):
+        """Token ids of every text and of its head, as (rows, cols) arrays; unknown tokens have id -1."""
+        docs = self._tokens(texts)
+        counts = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        flat = list(chain.from_iterable(docs))
+        cols = np.fromiter(map(vocab.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        rows = np.repeat(np.arange(len(docs), dtype=np.int64), counts)
+        body = (rows, cols)
+        if not self.head_chars:
+            return body, (rows[:0], cols[:0])
+        # a token is in the head when the text before it (within its own text) is shorter than head_chars
+        lens = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat))
+        before = np.cumsum(lens) - lens
+        doc_total = np.bincount(rows, weights=lens, minlength=len(docs)).astype(np.int64)
+        before -= (np.cumsum(doc_total) - doc_total)[rows]
+        head = before < self.head_chars
+        return body, (rows[head], cols[head])
 
     def fit(self, X, y=None):
-        docs, _, _ = self._ids(X, None)
+        docs = self._tokens(X)
         df: dict[str, int] = {}
         for tokens in docs:
             for t in set(tokens):
@@ -204,7 +212,7 @@ class WordTfidf(BaseEstimator, TransformerMixin):
         self.idf_ = np.log((1 + n_docs) / (1 + counts)) + 1.0
         if self.head_chars:
             head_df = np.zeros(len(words))
-            _, _, (hr, hc) = self._ids(X, self.vocabulary_)
+            _, (hr, hc) = self._ids(X, self.vocabulary_)
             keep = hc >= 0
             pairs = np.unique(np.stack([hr[keep], hc[keep]]), axis=1)
             np.add.at(head_df, pairs[1], 1)
@@ -215,7 +223,7 @@ class WordTfidf(BaseEstimator, TransformerMixin):
         check_is_fitted(self, "vocabulary_", msg="The word vectorizer is not fitted.")
         X = list(X)
         n, v = len(X), len(self.vocabulary_)
-        _, (br, bc), (hr, hc) = self._ids(X, self.vocabulary_)
+        (br, bc), (hr, hc) = self._ids(X, self.vocabulary_)
         keep = bc >= 0
         blocks = [_tfidf_rows(br[keep], bc[keep], (n, v), self.idf_, self.sublinear_tf)]
         if self.head_chars:
