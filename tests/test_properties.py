@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 import string
 import unicodedata
 from pathlib import Path
@@ -20,8 +19,7 @@ from hypothesis import strategies as st
 from triage.errors import InputTextError
 from triage.registry import UNKNOWN
 from triage.model import TABLE_COLUMNS
-from triage.text import _T2S as T2S
-from triage.text import MAX_TEXT_CHARS, mask_pii, normalize, normalize_many, normalize_with_offsets
+from triage.text import MAX_TEXT_CHARS, mask_pii, normalize, normalize_with_offsets
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -170,19 +168,6 @@ def test_mask_pii_never_raises_and_keeps_non_digits(text):
     # Masking only touches digits (and puts '-' into a landline): letters and Chinese are never altered.
     strip = lambda s: "".join(c for c in s if not (c.isdigit() or c in "*- +xX"))  # noqa: E731
     assert strip(masked) == strip(text)
-
-
-@SETTINGS
-@given(batch=st.lists(texts, max_size=6))
-@example(batch=["e\u0301ﬁ，Ａ", "\u1100\u1161\u11a8", "㈱①\ufb01", "\U0001d400\u0301", ""])
-def test_batch_normalisation_equals_nfkc_text_by_text(batch):
-    def reference(text):  # the definition, one text at a time, straight from unicodedata
-        s = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
-        s = "".join(c for c in s if c == " " or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
-        s = re.sub(r"\s+", " ", s).strip()
-        return T2S.convert(s) if s else s
-
-    assert normalize_many(batch) == [reference(t) for t in batch]
 
 
 @SETTINGS

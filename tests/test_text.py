@@ -1,8 +1,12 @@
 import csv
+import re
+import unicodedata
 from pathlib import Path
 
 import jieba
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from triage.errors import InputTextError
 from triage.registry import Registry
@@ -11,9 +15,11 @@ from triage.text import (
     check_text,
     mask_pii,
     normalize,
+    normalize_many,
     normalize_with_offsets,
     read_userdict,
 )
+from triage.text import _T2S as T2S
 from triage.train import build_segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +28,28 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_normalize_fullwidth_space_control_and_traditional():
     assert normalize("  這個　ＡＢＣ１２３\t\n 乡镇\x00干部 ") == "这个 ABC123 乡镇干部"
     assert normalize("a\u200bb") == "ab"  # zero-width space is a format character
+
+
+def reference_normalize(text: str) -> str:
+    """The definition of normalisation, one text at a time, straight from unicodedata and the regex module."""
+    s = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+    s = "".join(c for c in s if c == " " or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
+    s = re.sub(r"\s+", " ", s).strip()
+    return T2S.convert(s) if s else s
+
+
+def test_batch_normalisation_equals_the_definition_on_every_bmp_character():
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c < 0xE000]
+    assert normalize_many(chars) == [reference_normalize(c) for c in chars]
+    in_context = [f"办证{c}\u0301拖延 {c}" for c in chars[::7]]
+    assert normalize_many(in_context) == [reference_normalize(t) for t in in_context]
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(st.text(st.characters(exclude_categories=("Cs",)), max_size=40), max_size=6))
+@example(batch=["e\u0301ﬁ，Ａ", "\u1100\u1161\u11a8", "㈱①\ufb01", "\U0001d400\u0301", "", "\u00a8 \u2028x\u3000"])
+def test_batch_normalisation_equals_the_definition(batch):
+    assert normalize_many(batch) == [reference_normalize(t) for t in batch]
 
 
 @pytest.mark.parametrize("text", ["  這個　ＡＢＣ１２３\t\n 乡镇\x00干部 ", "派出所😀民警", "ｅｍｏｊｉ 👍 發票", "x\r\ny"])

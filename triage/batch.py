@@ -6,6 +6,7 @@ Memory is bounded by the chunks in flight: about ``(2 * jobs + 1) * chunksize`` 
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import multiprocessing
@@ -277,6 +278,31 @@ def _init_worker(model: TriageModel) -> None:
     """Process-pool initializer: keep the model for every chunk this worker will label."""
     global _WORKER_MODEL
     _WORKER_MODEL = model
+    keep_freed_memory()
+
+
+#: glibc ``mallopt`` parameters and the values :func:`keep_freed_memory` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value
+_TRIM_THRESHOLD = 256 << 20
+
+
+def keep_freed_memory() -> None:
+    """Let this process reuse the memory of one chunk's arrays for the next instead of returning it to the OS.
+
+    glibc hands large blocks back after each chunk and faults them in again for the next one; fixing its
+    thresholds halves the system time of a batch run for a small, bounded rise in resident memory (see the
+    README's batch figures). Process-wide, so it is called only in processes that exist to label files: batch
+    workers and the ``triage batch`` command. A no-op off glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    except (OSError, AttributeError):  # musl or another libc: keep its defaults
+        log.debug("mallopt is not available; keeping the allocator's defaults")
 
 
 def _label_in_worker(texts: list[str], errors: list[str | None]) -> pd.DataFrame:

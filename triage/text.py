@@ -19,6 +19,7 @@ MAX_TEXT_CHARS = 100_000
 
 _T2S = OpenCC("t2s")  # the C++ OpenCC binding: about 50x faster than pure-Python ports
 _SPACE = re.compile(r"\s+")
+_SPACES = re.compile(" {2,}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -49,13 +50,19 @@ def normalize(text: str) -> str:
 def normalize_many(texts: Sequence[str]) -> list[str]:
     """:func:`normalize` over a batch, about three times faster than one text at a time.
 
-    NFKC runs as a table look-up over all texts at once; a text the table leaves un-normalised (a combining
-    sequence, say) goes through :func:`unicodedata.normalize`. The table maps characters to compatibility
-    equivalents, so either way the result is exactly ``unicodedata.normalize("NFKC", text)``.
+    NFKC runs as a table look-up over all texts at once, the table also turning every white-space character into
+    a space; a text the table leaves un-normalised (a combining sequence, say) goes through
+    :func:`unicodedata.normalize`. The table maps characters to compatibility equivalents, so either way the
+    result is exactly that of NFKC followed by white-space collapsing.
     """
     out = []
-    for s in _nfkc_many(texts):
-        s = _SPACE.sub(" ", s).strip()
+    for s, spaces_only in _fold_many(texts):
+        if spaces_only:  # the only white space left is U+0020
+            s = s.strip(" ")
+            if "  " in s:
+                s = _SPACES.sub(" ", s)
+        else:
+            s = _SPACE.sub(" ", s).strip()
         if not s.isprintable():
             s = "".join(c for c in s if c == " " or unicodedata.category(c) not in _DROPPED)
             s = _SPACE.sub(" ", s).strip()
@@ -63,8 +70,9 @@ def normalize_many(texts: Sequence[str]) -> list[str]:
     return out
 
 
-def _nfkc_many(texts: Sequence[str]) -> list[str]:
-    table = _nfkc_table()
+def _fold_many(texts: Sequence[str]) -> list[tuple[str, bool]]:
+    """Each text in NFKC, and whether the table alone did it (its white space is then only U+0020)."""
+    table = _fold_table()
     lengths = list(map(len, texts))
     cp = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     bmp = cp < len(table)
@@ -73,19 +81,22 @@ def _nfkc_many(texts: Sequence[str]) -> list[str]:
     for n in lengths:
         s = mapped[start : start + n]
         start += n
-        out.append(s if unicodedata.is_normalized("NFKC", s) else unicodedata.normalize("NFKC", s))
+        out.append((s, True) if unicodedata.is_normalized("NFKC", s) else (unicodedata.normalize("NFKC", s), False))
     return out
 
 
 @lru_cache(maxsize=1)
-def _nfkc_table() -> np.ndarray:
-    """Code point → its NFKC form, for Basic Multilingual Plane characters whose NFKC is one character."""
+def _fold_table() -> np.ndarray:
+    """Basic Multilingual Plane code point → a space for white space, else its NFKC form if that is one character."""
     table = np.arange(0x10000, dtype=np.uint32)
     for c in range(0x10000):
         if 0xD800 <= c < 0xE000:
             continue
-        nf = unicodedata.normalize("NFKC", chr(c))
-        if len(nf) == 1:
+        ch = chr(c)
+        nf = unicodedata.normalize("NFKC", ch)
+        if ch.isspace():
+            table[c] = 0x20
+        elif len(nf) == 1:
             table[c] = ord(nf)
     return table
 
