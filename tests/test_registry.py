@@ -1,6 +1,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from triage.errors import RegistryError
 from triage.registry import Registry
@@ -92,3 +94,17 @@ def test_a_replaced_registry_needs_no_code_change(tmp_path):
     r = Registry.from_csv(p)
     assert named(r, "松林村的路") == ["hill"]
     assert named(r, "青山派出所") == ["cops"]
+
+
+_WORDS = st.sampled_from(["东坝", "东坝镇", "东坝派出所", "派出所", "低保", "医保", "医保报销", "报销", "110", "镇", "坝"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.one_of(_WORDS, st.text(st.sampled_from("东坝镇派出所低保医报销01 的"), max_size=4)), max_size=12))
+def test_matches_are_the_automatons_leftmost_longest_with_offsets(registry, parts):
+    text = "".join(parts)
+    for matcher in (registry._names, registry._services):
+        expected = [(start, matcher.words[i]) for i, start, _ in matcher._automaton.find_matches_as_indexes(text)]
+        assert matcher.find(text) == expected
+        assert [w for _, w in expected] == matcher.words_in(text)
+    assert registry.service_owners(text) == [owners for _, _, _, owners in registry.services(text)]

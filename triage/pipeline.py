@@ -145,13 +145,13 @@ class UnitFeatures(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X) -> sp.csr_matrix:
-        return self.from_hits([(self.registry.mentions(t), self.registry.services(t)) for t in X])
+        return self.from_hits([(self.registry.mentions(t), self.registry.service_owners(t)) for t in X])
 
     def from_hits(self, hits) -> sp.csr_matrix:
-        """Features from ``(mentions, services)`` already found in each text (saves a second scan)."""
+        """Features from ``(mentions, service owners)`` already found in each text (saves a second scan)."""
         n = len(self.units_)
         rows, cols = [], []
-        for r, (mentions, services) in enumerate(hits):
+        for r, (mentions, service_owners) in enumerate(hits):
             seen = set()
             for k, m in enumerate(mentions):
                 i = self.index_.get(m.unit)
@@ -160,7 +160,7 @@ class UnitFeatures(BaseEstimator, TransformerMixin):
                 if k == 0:
                     seen.add(n + i)
                 seen.add(i)
-            for _, _, _, owners in services:
+            for owners in service_owners:
                 for u in owners:
                     if u in self.index_:
                         seen.add(2 * n + self.index_[u])

@@ -182,6 +182,11 @@ class Registry:
                 out.append(m)
         return out
 
+    def service_owners(self, text: str) -> list[tuple[str, ...]]:
+        """For each service word in ``text`` (already normalised), the ids of the units that handle it."""
+        owner = self._service_owner
+        return [owner[word] for word in self._services.words_in(text)]
+
     def services(self, text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
         """Service words in ``text``: ``(start, end, word, unit ids that handle it)``."""
         return [
@@ -202,10 +207,20 @@ class _Matcher:
 
     def find(self, text: str) -> list[tuple[int, str]]:
         """Matches as ``(start, word)``, left to right."""
+        # A match's word never occurs between the previous match and its own start (it would have matched
+        # there, further left), so str.find locates it: cheaper than asking the automaton for offsets.
+        out, pos = [], 0
+        for word in self.words_in(text):
+            pos = text.find(word, pos)
+            out.append((pos, word))
+            pos += len(word)
+        return out
+
+    def words_in(self, text: str) -> list[str]:
+        """The matched words alone, left to right."""
         if self._automaton is None or not text:
             return []
-        words = self.words
-        return [(start, words[i]) for i, start, _ in self._automaton.find_matches_as_indexes(text)]
+        return self._automaton.find_matches_as_strings(text)
 
 
 def _word_bounded(text: str, start: int, end: int) -> bool:

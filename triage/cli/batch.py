@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .. import load_model
-from ..batch import ENGINES, keep_freed_memory, label_file
+from ..batch import ENGINES, label_file, tune_batch_process
 from ._common import add_model_arg, print_json
 
 
@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    keep_freed_memory()
     model = load_model(args.model)
+    tune_batch_process()
     summary = label_file(
         args.input,
         args.output,
