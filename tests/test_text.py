@@ -103,6 +103,15 @@ def test_rjieba_tokens_equal_jieba_with_the_same_dictionary():
         assert seg.cut(text) == [t for t in ref.lcut(text) if t.strip()], text
 
 
+@pytest.mark.parametrize("text", [
+    "东坝派出所 户籍窗口 拖了半年", " 前后有空格 ", "两个  空格", "tab\t和\n换行", "全角\u3000空格", "hello world 你好",
+    "a b c d e", "1 2 3 派出所", "", " ", "办证 。 拖延",
+])
+def test_segmenter_drops_exactly_the_white_space_tokens(text):
+    seg = Segmenter()
+    assert seg.cut(text) == [t for t in seg._engine.cut(text) if not t.isspace()]
+
+
 def test_dictionary_words_stay_whole_and_segmenter_pickles():
     import pickle
 

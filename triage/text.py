@@ -263,8 +263,13 @@ class Segmenter:
     def cut(self, text: str) -> list[str]:
         """Segment already-normalised text; white-space tokens are dropped."""
         tokens = self._engine.cut(text)
-        if " " in text or not text.isprintable():  # normalised text has single spaces; others any white space
+        if not text.isprintable():  # tabs, line breaks and other white space: drop every white-space token
             return list(filterfalse(str.isspace, tokens))
+        try:  # the only white space is U+0020, one token each: removing them is cheaper than filtering
+            for _ in range(text.count(" ")):
+                tokens.remove(" ")
+        except ValueError:  # the engine joined a space into a longer token
+            return list(filterfalse(str.isspace, self._engine.cut(text)))
         return tokens
 
     __call__ = cut
