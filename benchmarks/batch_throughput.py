@@ -6,8 +6,11 @@ Both write CSV. The baseline is pandas + ``jieba.lcut`` + scikit-learn ``TfidfVe
 ``data/train.csv``, reading the whole file and predicting the whole text column at once. Each run happens in
 its own child process so that its peak resident memory (``getrusage``) is its own.
 
-    python benchmarks/batch_throughput.py                 # 25,000 and 100,000 rows
-    python benchmarks/batch_throughput.py --rows 4000     # quick: 1,000 and 4,000 rows
+The machine is noisy, so each size runs ``--repeat`` times, triage and baseline alternating, and the line
+reports the median rows/s of each and the median of the per-pair ratios (each pair ran back to back).
+
+    python benchmarks/batch_throughput.py                 # 25,000 and 100,000 rows, 3 pairs each
+    python benchmarks/batch_throughput.py --rows 4000 --repeat 1   # quick: 1,000 and 4,000 rows
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,13 +57,14 @@ def child_triage(inp: str, out: str, jobs: int, chunksize: int) -> dict:
     code = main(["batch", inp, "-o", out, "--text-col", "title,text", "--id-col", "id",
                  "--jobs", str(jobs), "--chunksize", str(chunksize), "--json"])
     seconds = time.perf_counter() - t0
+    memory = peak_mb()  # before the check below reads the whole output back
     if code != 0:
         raise SystemExit(f"triage batch exited with {code}")
     labelled = pd.read_csv(out, dtype=str, keep_default_na=False, usecols=["category", "error"])
     expected = sum(1 for _ in pd.read_csv(inp, dtype=str, usecols=["id"], chunksize=50_000) for _ in _.index)
     if len(labelled) != expected or (labelled["category"] == "").sum() > (labelled["error"] != "").sum():
         raise SystemExit("triage batch output is incomplete: the benchmark would be meaningless")
-    return {"seconds": seconds, "exit": code, "error_rows": int((labelled["error"] != "").sum())}
+    return {"seconds": seconds, "exit": code, "error_rows": int((labelled["error"] != "").sum()), **memory}
 
 
 def child_baseline(inp: str, out: str) -> dict:
@@ -96,28 +101,39 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", type=int, default=100_000, help="larger file size (the smaller is a quarter)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="triage batch --jobs (default: CPU count)")
     p.add_argument("--chunksize", type=int, default=2000)
+    p.add_argument("--repeat", type=int, default=3, help="alternating triage/baseline pairs per size (default 3)")
     p.add_argument("--source", type=Path, default=SOURCE)
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         kind, *rest = args.child
         result = child_triage(rest[0], rest[1], int(rest[2]), int(rest[3])) if kind == "triage" else child_baseline(*rest)
-        print(json.dumps({**result, **peak_mb()}))
+        print(json.dumps({**peak_mb(), **result}))
         return
     if not args.source.exists():
         raise SystemExit(f"{args.source} not found; pass --source PATH to unlabelled.csv.")
-    print(f"machine: {os.cpu_count()} CPUs; triage batch --jobs {args.jobs} --chunksize {args.chunksize}")
+    print(f"machine: {os.cpu_count()} CPUs; triage batch --jobs {args.jobs} --chunksize {args.chunksize}; "
+          f"{args.repeat} alternating pair(s) per size, medians shown")
     with tempfile.TemporaryDirectory() as tmp:
         for rows in (max(args.rows // 4, 1), args.rows):
             inp = Path(tmp) / f"in_{rows}.csv"
             build_input(args.source, rows, inp)
-            tri = run_child("triage", str(inp), str(Path(tmp) / "out.csv"), str(args.jobs), str(args.chunksize))
-            base = run_child("baseline", str(inp), str(Path(tmp) / "base.csv"))
-            t_rps, b_rps = rows / tri["seconds"], rows / base["seconds"]
+            pairs = []
+            for _ in range(args.repeat):
+                tri = run_child("triage", str(inp), str(Path(tmp) / "out.csv"), str(args.jobs), str(args.chunksize))
+                base = run_child("baseline", str(inp), str(Path(tmp) / "base.csv"))
+                pairs.append((rows / tri["seconds"], rows / base["seconds"], tri, base))
+            t_rps = statistics.median(p[0] for p in pairs)
+            b_rps = statistics.median(p[1] for p in pairs)
+            ratios = sorted(t / b for t, b, _, _ in pairs)
+            tri_peak = max(p[2]["peak_mb"] for p in pairs)
+            worker_peak = max(p[2]["worker_peak_mb"] for p in pairs)
+            base_peak = max(p[3]["peak_mb"] for p in pairs)
             print(f"{rows:>9,} rows ({inp.stat().st_size / 1e6:.0f} MB) | "
-                  f"triage {t_rps:8,.0f} rows/s, peak {tri['peak_mb']:,.0f} MB (workers {tri['worker_peak_mb']:,.0f} MB each) | "
-                  f"baseline {b_rps:8,.0f} rows/s, peak {base['peak_mb']:,.0f} MB (training {base['train_seconds']:.1f}s, not counted) | "
-                  f"ratio {t_rps / b_rps:.2f}x | triage rows with an error: {tri['error_rows']}", flush=True)
+                  f"triage {t_rps:8,.0f} rows/s, peak {tri_peak:,.0f} MB (workers {worker_peak:,.0f} MB each) | "
+                  f"baseline {b_rps:8,.0f} rows/s, peak {base_peak:,.0f} MB (training not counted) | "
+                  f"ratio {statistics.median(ratios):.2f}x (pairs: {', '.join(f'{r:.2f}' for r in ratios)}) | "
+                  f"triage rows with an error: {max(p[2]['error_rows'] for p in pairs)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The triage model: one object, one inference path (:meth:`TriageModel.classify_many`)."""
+"""The triage model: one object, one inference path (``_decide``, behind :meth:`TriageModel.classify_many` and
+:meth:`TriageModel.classify_table`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -236,7 +237,8 @@ class TriageModel(BaseEstimator):
         max_chars: int = MAX_TEXT_CHARS,
         errors: str = "raise",
     ) -> list[Prediction]:
-        """Classify complaints in one pass: the one inference path of the CLI, the API and batch runs.
+        """Classify complaints in one pass, as the CLI and the API do; batch runs take the same decisions as columns
+        from :meth:`classify_table`.
 
         A text that is not a string, is over ``max_chars`` or is empty after normalisation raises
         :class:`InputTextError`; with ``errors="return"`` that error takes the text's place in the result
