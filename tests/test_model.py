@@ -1,5 +1,8 @@
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
 from triage import paths
@@ -104,8 +107,13 @@ def test_fast_probabilities_equal_scikit_learns():
     np.testing.assert_allclose(fast(X), m.category_clf_.predict_proba(X), rtol=1e-10, atol=1e-12)
     import scipy.sparse as sp
 
-    Xu = sp.hstack([X, m.unit_features_.transform(texts)], format="csr")
+    U = m.unit_features_.transform(texts)
+    Xu = sp.hstack([X, U], format="csr")
     np.testing.assert_allclose(LinearProba.of(m.unit_clf_)(Xu), m.unit_clf_.predict_proba(Xu), rtol=1e-10, atol=1e-12)
+    # both heads in one pass over the text features give the same probabilities
+    cat_p, unit_p = m._both_heads(X, U)
+    np.testing.assert_allclose(cat_p, m.category_clf_.predict_proba(X), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(unit_p, m.unit_clf_.predict_proba(Xu), rtol=1e-10, atol=1e-12)
 
 
 def test_inference_features_equal_the_fitted_pipeline(model):
@@ -114,3 +122,11 @@ def test_inference_features_equal_the_fitted_pipeline(model):
 
     norms = [normalize(t) for t in texts]
     assert (model._features(norms) != model.features_.transform(texts)).nnz == 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(scores=st.lists(st.one_of(st.floats(0, 1), st.integers(0, 20000).map(lambda k: k / 20000)), min_size=1, max_size=50))
+def test_shown_scores_are_pythons_round(scores):
+    from triage.model import _rounded
+
+    assert _rounded(np.array(scores)).tolist() == [round(x, 4) for x in scores]

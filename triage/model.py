@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from .errors import InputTextError
 from .pipeline import (
     DEFAULT_PARAMS,
+    BothHeads,
     LinearProba,
     UnitFeatures,
     build_features,
@@ -194,6 +195,11 @@ class TriageModel(BaseEstimator):
         self._unit_index = {u: j for j, u in enumerate(self._unit_labels)}
         self._cat_proba = _proba_function(self.category_clf_)
         self._unit_proba = _proba_function(self.unit_clf_)
+        self._both_heads = (
+            BothHeads(self._cat_proba, self._unit_proba,
+                      self._unit_proba.coef_t.shape[0] - self.unit_features_.n_features_)
+            if isinstance(self._cat_proba, LinearProba) and isinstance(self._unit_proba, LinearProba) else None
+        )
 
     @property
     def _feature_names(self) -> list[tuple[str, str]]:
@@ -301,10 +307,14 @@ class TriageModel(BaseEstimator):
         X = self._features(norms) if n else None
         mentions = [self.registry.mentions(t) for t in norms]
         services = [self.registry.service_owners(t) for t in norms]
-        cat_p = self._cat_proba(X) if self._cat_proba is not None and n else None
-        unit_p = None
-        if self._unit_proba is not None and n:
-            unit_p = self._unit_proba(sp.hstack([X, self.unit_features_.from_hits(list(zip(mentions, services)))], format="csr"))
+        cat_p = unit_p = None
+        if n and self._both_heads is not None:
+            cat_p, unit_p = self._both_heads(X, self.unit_features_.from_hits(list(zip(mentions, services))))
+        elif n:
+            cat_p = self._cat_proba(X) if self._cat_proba is not None else None
+            if self._unit_proba is not None:
+                U = self.unit_features_.from_hits(list(zip(mentions, services)))
+                unit_p = self._unit_proba(sp.hstack([X, U], format="csr"))
         d = _Decisions(X=X, mentions=mentions, cat_p=cat_p, unit_p=unit_p)
         if cat_p is not None:
             best = cat_p.argmax(axis=1)
@@ -428,8 +438,18 @@ class TriageModel(BaseEstimator):
 
 
 def _rounded(scores: np.ndarray) -> np.ndarray:
-    """Scores as shown (4 decimals, Python's exact rounding): review flags are decided on what the user sees."""
-    return np.array([round(x, 4) for x in scores.tolist()], dtype=np.float64)
+    """Scores as shown (4 decimals, as Python's ``round``): review flags are decided on what the user sees.
+
+    ``np.round`` agrees with ``round`` except where the scaled score sits within float error of a half; those
+    few are redone one by one.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.round(scores, 4)
+    scaled = scores * 1e4
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    if near_half.any():
+        out[near_half] = [round(x, 4) for x in scores[near_half].tolist()]
+    return out
 
 
 def _proba_function(clf):
