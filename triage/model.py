@@ -91,7 +91,6 @@ class _Decisions:
     """Both heads' decisions for a batch of texts, column by column, with what alternatives and evidence need."""
 
     X: sp.csr_matrix | None
-    mentions: list
     cat_p: np.ndarray | None
     unit_p: np.ndarray | None
     category: list[str] | None = None
@@ -274,7 +273,7 @@ class TriageModel(BaseEstimator):
             idx = np.asarray(good)
             if d.category is not None:
                 cols["category"][idx] = d.category
-                cols["category_name"][idx] = [self._cat_info[c].name if c in self._cat_info else c for c in d.category]
+                cols["category_name"][idx] = [self._category_info(c).name for c in d.category]
                 cols["category_score"][idx] = d.category_score
             cols["unit"][idx] = d.unit
             cols["unit_name"][idx] = [self.registry.name_of(u) for u in d.unit]
@@ -306,16 +305,15 @@ class TriageModel(BaseEstimator):
         n = len(norms)
         X = self._features(norms) if n else None
         mentions = [self.registry.mentions(t) for t in norms]
-        services = [self.registry.service_owners(t) for t in norms]
-        cat_p = unit_p = None
+        cat_p = unit_p = U = None
+        if n and self._unit_proba is not None:
+            U = self.unit_features_.from_hits([(m, self.registry.service_owners(t)) for m, t in zip(mentions, norms)])
         if n and self._both_heads is not None:
-            cat_p, unit_p = self._both_heads(X, self.unit_features_.from_hits(list(zip(mentions, services))))
+            cat_p, unit_p = self._both_heads(X, U)
         elif n:
             cat_p = self._cat_proba(X) if self._cat_proba is not None else None
-            if self._unit_proba is not None:
-                U = self.unit_features_.from_hits(list(zip(mentions, services)))
-                unit_p = self._unit_proba(sp.hstack([X, U], format="csr"))
-        d = _Decisions(X=X, mentions=mentions, cat_p=cat_p, unit_p=unit_p)
+            unit_p = self._unit_proba(sp.hstack([X, U], format="csr")) if U is not None else None
+        d = _Decisions(X=X, cat_p=cat_p, unit_p=unit_p)
         if cat_p is not None:
             best = cat_p.argmax(axis=1)
             d.category = [self._category_labels[j] for j in best]
@@ -373,9 +371,13 @@ class TriageModel(BaseEstimator):
             review_reasons=reasons,
         )
 
+    def _category_info(self, cat: str) -> CategoryInfo:
+        """Display data of a category; its id stands in for the name when none was given."""
+        return self._cat_info.get(cat) or CategoryInfo(cat, "", cat)
+
     def _alt(self, cat: str, score: float) -> Alternative:
-        info = self._cat_info.get(cat)
-        return Alternative(cat, info.char if info else "", info.name if info else cat, round(score, 4))
+        info = self._category_info(cat)
+        return Alternative(cat, info.char, info.name, round(score, 4))
 
     def _unit(self, mentions, p: np.ndarray | None) -> tuple[str, float, str]:
         """Decide the unit: a named unit wins; otherwise the classifier's inference; else ``unknown``."""

@@ -268,8 +268,8 @@ class Segmenter:
         try:  # the only white space is U+0020, one token each: removing them is cheaper than filtering
             for _ in range(text.count(" ")):
                 tokens.remove(" ")
-        except ValueError:  # the engine joined a space into a longer token
-            return list(filterfalse(str.isspace, self._engine.cut(text)))
+        except ValueError:  # the engine joined a space into a longer token: filter what is left
+            return list(filterfalse(str.isspace, tokens))
         return tokens
 
     __call__ = cut

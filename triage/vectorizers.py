@@ -198,9 +198,9 @@ class WordTfidf(BaseEstimator, TransformerMixin):
             raise TypeError("Iterable over raw text documents expected, string object received.")
         return [self.tokenizer(t.lower() if self.lowercase else t) for t in texts]
 
-    def _ids(self, texts, vocab: dict[str, int]):
-        """Token ids of every text and of its head, as (rows, cols) arrays; unknown tokens have id -1."""
-        docs = self._tokens(texts)
+    def _ids(self, docs: list[list[str]], vocab: dict[str, int]):
+        """Token ids of every text (given as its tokens) and of its head, as (rows, cols) arrays; unknown tokens
+        have id -1."""
         counts = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
         flat = list(chain.from_iterable(docs))
         cols = np.fromiter(map(vocab.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
@@ -232,7 +232,7 @@ class WordTfidf(BaseEstimator, TransformerMixin):
         self.idf_ = np.log((1 + n_docs) / (1 + counts)) + 1.0
         if self.head_chars:
             head_df = np.zeros(len(words))
-            _, (hr, hc) = self._ids(X, self.vocabulary_)
+            _, (hr, hc) = self._ids(docs, self.vocabulary_)
             keep = hc >= 0
             pairs = np.unique(np.stack([hr[keep], hc[keep]]), axis=1)
             np.add.at(head_df, pairs[1], 1)
@@ -243,7 +243,7 @@ class WordTfidf(BaseEstimator, TransformerMixin):
         check_is_fitted(self, "vocabulary_", msg="The word vectorizer is not fitted.")
         X = list(X)
         n, v = len(X), len(self.vocabulary_)
-        (br, bc), (hr, hc) = self._ids(X, self.vocabulary_)
+        (br, bc), (hr, hc) = self._ids(self._tokens(X), self.vocabulary_)
         keep = bc >= 0
         blocks = [_tfidf_rows(br[keep], bc[keep], (n, v), self.idf_, self.sublinear_tf)]
         if self.head_chars:
