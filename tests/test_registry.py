@@ -22,7 +22,10 @@ def named(registry, text):
 def test_registry_has_the_31_units_of_the_spec(registry):
     import csv
 
-    with open(ROOT.parent / "shared" / "spec" / "units.csv", encoding="utf-8") as f:
+    spec_csv = ROOT.parent / "shared" / "spec" / "units.csv"
+    if not spec_csv.exists():
+        pytest.skip(f"the campaign's spec ({spec_csv}) is not beside the project")
+    with open(spec_csv, encoding="utf-8") as f:
         spec = {r["id"] for r in csv.DictReader(f)}
     assert set(registry.ids) == spec and len(registry) == 31
 

@@ -386,7 +386,8 @@ def test_cli_serve_passes_options_to_uvicorn(monkeypatch, trained_dir):
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    monkeypatch.delenv("TRIAGE_MODEL_DIR", raising=False)
+    monkeypatch.setenv("TRIAGE_MODEL_DIR", "")  # recorded, so the teardown restores the environment as it was
+    monkeypatch.delenv("TRIAGE_MODEL_DIR")
     assert main(["serve", "--port", "8123", "--workers", "2", "--model", str(trained_dir)]) == 0
     assert seen["app"] == "service.main:create_app" and seen["factory"] is True
     assert (seen["host"], seen["port"], seen["workers"]) == ("127.0.0.1", 8123, 2)
@@ -394,7 +395,6 @@ def test_cli_serve_passes_options_to_uvicorn(monkeypatch, trained_dir):
 
     assert os.environ["TRIAGE_MODEL_DIR"] == str(trained_dir)
     assert "service" in seen["log_config"]["loggers"]
-    monkeypatch.delenv("TRIAGE_MODEL_DIR")
 
 
 # -- micro-batching ----------------------------------------------------------------------------------------

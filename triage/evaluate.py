@@ -15,7 +15,7 @@ from sklearn.metrics import (
     f1_score,
     precision_recall_fscore_support,
 )
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from .errors import DataError
 
@@ -40,20 +40,68 @@ def head_scores(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
 
 
 def score_predictions(predictions, categories=None, units=None) -> dict[str, Any]:
-    """Score a list of :class:`triage.model.Prediction` against the labels that are given."""
+    """Score a list of :class:`triage.model.Prediction` against the labels that are given.
+
+    A label of ``None`` (or NaN, or ``""``) marks a row not labelled for that head: it is left out of that head's
+    scores. Besides each head's scores: the share of rows flagged ``needs_review``, and per head the share not
+    flagged and their accuracy.
+    """
     out: dict[str, Any] = {}
     flagged = np.array([p.needs_review for p in predictions], dtype=bool)
     for head, truth, attr in (("category", categories, "category"), ("unit", units, "unit")):
         if truth is None:
             continue
-        pred = [getattr(p, attr) for p in predictions]
-        scores = head_scores(truth, pred)
-        correct = np.array([str(a) == str(b) for a, b in zip(truth, pred)])
-        kept = ~flagged
-        scores["auto_routed_share"] = round(float(kept.mean()), 4) if len(kept) else 0.0
+        rows = [i for i, y in enumerate(truth) if isinstance(y, str) and y]
+        if not rows:
+            continue
+        y_true = [truth[i] for i in rows]
+        pred = [getattr(predictions[i], attr) for i in rows]
+        scores = head_scores(y_true, pred)
+        correct = np.array([str(a) == str(b) for a, b in zip(y_true, pred)])
+        kept = ~flagged[rows]
+        scores["auto_routed_share"] = round(float(kept.mean()), 4)
         scores["auto_routed_accuracy"] = round(float(correct[kept].mean()), 4) if kept.any() else None
         out[head] = scores
     out["needs_review_share"] = round(float(flagged.mean()), 4) if len(flagged) else 0.0
+    return out
+
+
+def work_style_scores(y_true: Sequence[str], y_pred: Sequence[str], other: str = "other") -> dict[str, Any]:
+    """Work style (any of the eight) against ``other``: detection precision and recall, and on the letters that
+    are work style, how often the right one of the eight is named."""
+    t = np.array([y != other for y in y_true])
+    p = np.array([y != other for y in y_pred])
+    same = np.array([a == b for a, b in zip(y_true, y_pred)])
+    return {
+        "work_style_true": int(t.sum()),
+        "work_style_predicted": int(p.sum()),
+        "precision": round(float((t & p).sum() / p.sum()), 4) if p.any() else None,
+        "recall": round(float((t & p).sum() / t.sum()), 4) if t.any() else None,
+        "right_of_eight": round(float(same[t].mean()), 4) if t.any() else None,
+        "confusion": {"labels": ["other", "work_style"],
+                      "matrix": [[int((~t & ~p).sum()), int((~t & p).sum())], [int((t & ~p).sum()), int((t & p).sum())]]},
+    }
+
+
+def score_by_origin(predictions, frame: pd.DataFrame, thresholds: dict[str, float] | None = None) -> dict[str, Any]:
+    """Category scores of pooled out-of-fold predictions for each ``origin`` of the frame (``file``, ``real``),
+    with work-style detection; with ``thresholds``, also the review flag as those thresholds would set it."""
+    out: dict[str, Any] = {}
+    for origin, idx in frame.groupby("origin").indices.items():
+        truth = [frame["category"].iloc[i] for i in idx] if "category" in frame else None
+        if not truth or not any(isinstance(y, str) and y for y in truth):
+            continue
+        preds = [predictions[i] for i in idx]
+        scores = score_predictions(preds, truth)["category"]
+        labelled = [k for k, y in enumerate(truth) if isinstance(y, str) and y]
+        scores["work_style"] = work_style_scores([truth[k] for k in labelled], [preds[k].category for k in labelled])
+        if thresholds:
+            kept = np.array([preds[k].category_score >= thresholds["category"] for k in labelled])
+            correct = np.array([preds[k].category == truth[k] for k in labelled])
+            scores["category_flag"] = {"threshold": thresholds["category"],
+                                       "flagged_share": round(float(1 - kept.mean()), 4),
+                                       "unflagged_accuracy": round(float(correct[kept].mean()), 4) if kept.any() else None}
+        out[str(origin)] = scores
     return out
 
 
@@ -85,23 +133,18 @@ def cross_validate(
     n_splits: int = 5,
     return_predictions: bool = False,
     n_jobs: int | None = None,
+    groups: Sequence | None = None,
+    random_state: int = 0,
 ) -> dict[str, Any]:
     """Stratified k-fold CV (shuffle, ``random_state=0``) with pooled out-of-fold scores and wall time.
 
     ``fit_model(train_df)`` must return a fitted model; the same function ``triage train`` uses is passed in.
+    With ``groups`` (e.g. near-duplicate groups) the folds are stratified *and* grouped: a group never straddles
+    a split. Rows without a label for the stratifying head form a stratum of their own.
     With ``return_predictions`` the pooled predictions, in row order, are under ``"predictions"``.
     Folds run in parallel on ``n_jobs`` processes (default: one per core, at most one per fold).
     """
-    strat_col = category_col or unit_col
-    if strat_col is None:
-        raise DataError("Cross-validation needs a category or unit label column.")
-    counts = df[strat_col].value_counts()
-    if counts.min() < n_splits:
-        raise DataError(
-            f"Label {counts.idxmin()!r} has only {counts.min()} rows; {n_splits}-fold CV needs at least {n_splits} per label."
-        )
-    skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=0)
-    splits = list(skf.split(np.zeros(len(df)), df[strat_col].to_numpy()))
+    splits = cv_splits(df, category_col or unit_col, n_splits, groups, random_state)
     n_jobs = n_jobs or min(n_splits, os.cpu_count() or 1)
     texts = df[text_col]
     t0 = time.perf_counter()
@@ -118,10 +161,28 @@ def cross_validate(
         df[category_col].tolist() if category_col else None,
         df[unit_col].tolist() if unit_col else None,
     )
-    result.update({"folds": n_splits, "seconds": round(seconds, 2)})
+    result.update({"folds": n_splits, "grouped": groups is not None, "seconds": round(seconds, 2)})
     if return_predictions:
         result["predictions"] = preds
     return result
+
+
+def cv_splits(df: pd.DataFrame, strat_col: str | None, n_splits: int, groups: Sequence | None = None,
+              random_state: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) index pairs of :func:`cross_validate`: stratified on ``strat_col``, grouped if ``groups``."""
+    if strat_col is None:
+        raise DataError("Cross-validation needs a category or unit label column.")
+    strata = df[strat_col].map(lambda y: y if isinstance(y, str) and y else "(unlabelled)")
+    counts = strata.value_counts()
+    if counts.min() < n_splits:
+        raise DataError(
+            f"Label {counts.idxmin()!r} has only {counts.min()} rows; {n_splits}-fold CV needs at least {n_splits} per label."
+        )
+    if groups is None:
+        skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+        return list(skf.split(np.zeros(len(df)), strata.to_numpy()))
+    sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    return list(sgkf.split(np.zeros(len(df)), strata.to_numpy(), np.asarray(groups)))
 
 
 def _fold(fit_model, train_df: pd.DataFrame, test_texts: list[str]) -> list:

@@ -2,6 +2,7 @@
 :meth:`TriageModel.classify_table`)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -36,6 +37,15 @@ DEFAULT_THRESHOLDS = {"category": 0.5, "unit": 0.5}
 SMALL_CORPUS = 100
 #: A unit inferred from the service with less probability than this becomes ``unknown``.
 MIN_INFERRED_UNIT_SCORE = 0.3
+#: The category given to a text with no signal (no Chinese, or no word the model knows), flagged for review.
+OTHER = "other"
+_CJK = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
+#: Words that say a township's or village's own people acted (rule 2 of the guide): then a named township is the
+#: unit even when the matter is a department's service, and the service does not override it.
+TOWNSHIP_ACTORS = re.compile(
+    "镇里|镇上|乡里|乡上|镇政府|乡政府|镇党委|乡党委|镇长|乡长|镇干部|乡干部|包村|驻村|村委|村两委|村干部|村支书|"
+    "支书|村主任|村长|村会计|村组长|组长|社区主任|社区书记|居委会|社区工作人员|书记"
+)
 
 
 @dataclass
@@ -100,6 +110,7 @@ class _Decisions:
     unit_score: np.ndarray | None = None
     unit_source: list[str] = field(default_factory=list)
     review_unit: np.ndarray | None = None
+    no_signal: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -143,19 +154,25 @@ class TriageModel(BaseEstimator):
         self.thresholds = thresholds
 
     # -- training ----------------------------------------------------------------------------------------
-    def fit(self, texts: Sequence[str], categories: Sequence[str] | None = None, units: Sequence[str] | None = None):
-        """Fit the heads that have labels. Returns ``self``."""
+    def fit(self, texts: Sequence[str], categories: Sequence[str | None] | None = None,
+            units: Sequence[str | None] | None = None, sample_weight: Sequence[float] | None = None):
+        """Fit the heads that have labels. Returns ``self``.
+
+        A label may be ``None`` for a text that is labelled for the other head only: each head learns from the
+        texts labelled for it, and the text features from all of them. ``sample_weight`` weighs each text in the
+        category head (e.g. real letters above the written corpus).
+        """
         if isinstance(texts, str):
             raise TypeError("Iterable over raw text documents expected, string object received.")
-        if categories is None and units is None:
-            raise ValueError("Nothing to learn: give category labels, unit labels, or both.")
         if self.segmenter is None or self.registry is None:
             raise ValueError("TriageModel needs a segmenter and a registry; build one with triage.train.")
         texts = list(texts)
-        categories = None if categories is None else list(categories)
-        units = None if units is None else list(units)
-        if units is not None:
-            unknown_units = sorted(set(units) - set(self.registry.ids) - {UNKNOWN})
+        cat_rows = _labelled_rows(categories, len(texts), "category")
+        unit_rows = _labelled_rows(units, len(texts), "unit")
+        if not len(cat_rows) and not len(unit_rows):
+            raise ValueError("Nothing to learn: give category labels, unit labels, or both.")
+        if len(unit_rows):
+            unknown_units = sorted({units[i] for i in unit_rows} - set(self.registry.ids) - {UNKNOWN})
             if unknown_units:
                 raise ValueError(
                     f"Unit label(s) {', '.join(unknown_units[:5])} are not in the registry; "
@@ -170,14 +187,18 @@ class TriageModel(BaseEstimator):
         self.category_clf_ = None
         self.unit_clf_ = None
         self.unit_features_ = UnitFeatures(registry=self.registry, weight=params["unit_feature_weight"]).fit(norms)
-        if categories is not None:
-            self.category_clf_ = fit_classifier(X, np.asarray(categories, dtype=object), params)
-        if units is not None:
-            Xu = sp.hstack([X, self.unit_features_.transform(norms)], format="csr")
+        if len(cat_rows):
+            y = np.asarray([categories[i] for i in cat_rows], dtype=object)
+            w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[cat_rows]
+            self.category_clf_ = fit_classifier(X[cat_rows], y, params, sample_weight=w)
+        unit_norms = [norms[i] for i in unit_rows]
+        if len(unit_rows):
+            Xu = sp.hstack([X[unit_rows], self.unit_features_.transform(unit_norms)], format="csr")
             unit_params = {**params, "C": params["unit_C"], "classifier": params["unit_classifier"]}
-            self.unit_clf_ = fit_classifier(Xu, np.asarray(units, dtype=object), unit_params)
+            y = np.asarray([units[i] for i in unit_rows], dtype=object)
+            self.unit_clf_ = fit_classifier(Xu, y, unit_params)
         self.thresholds_ = {**DEFAULT_THRESHOLDS, **(self.thresholds or {})}
-        self.mention_precision_ = _single_mention_precision(self.registry, norms, units)
+        self.mention_precision_ = _single_mention_precision(self.registry, unit_norms, [units[i] for i in unit_rows])
         self._prepare()
         return self
 
@@ -194,6 +215,9 @@ class TriageModel(BaseEstimator):
         self._unit_index = {u: j for j, u in enumerate(self._unit_labels)}
         self._cat_proba = _proba_function(self.category_clf_)
         self._unit_proba = _proba_function(self.unit_clf_)
+        params = {**DEFAULT_PARAMS, **(self.params or {})}
+        self._mention_override = float(params["mention_override"])
+        self._ws_threshold = None if params["work_style_threshold"] is None else float(params["work_style_threshold"])
         self._both_heads = (
             BothHeads(self._cat_proba, self._unit_proba,
                       self._unit_proba.coef_t.shape[0] - self.unit_features_.n_features_)
@@ -301,9 +325,14 @@ class TriageModel(BaseEstimator):
         return texts, checked, failed
 
     def _decide(self, norms: list[str]) -> _Decisions:
-        """Features, probabilities and the decisions of both heads for normalised texts, column by column."""
+        """Features, probabilities and the decisions of both heads for normalised texts, column by column.
+
+        A text with no signal — no Chinese character, or no word the model knows — gets :data:`OTHER` (when the
+        model has it), no unit and the review flag, never a confident work-style call.
+        """
         n = len(norms)
-        X = self._features(norms) if n else None
+        X, known_words = self._features(norms) if n else (None, np.zeros(0, dtype=bool))
+        no_signal = ~known_words | np.fromiter((_CJK.search(t) is None for t in norms), dtype=bool, count=n)
         mentions = [self.registry.mentions(t) for t in norms]
         cat_p = unit_p = U = None
         if n and self._unit_proba is not None:
@@ -313,41 +342,65 @@ class TriageModel(BaseEstimator):
         elif n:
             cat_p = self._cat_proba(X) if self._cat_proba is not None else None
             unit_p = self._unit_proba(sp.hstack([X, U], format="csr")) if U is not None else None
-        d = _Decisions(X=X, cat_p=cat_p, unit_p=unit_p)
+        d = _Decisions(X=X, cat_p=cat_p, unit_p=unit_p, no_signal=no_signal)
         if cat_p is not None:
-            best = cat_p.argmax(axis=1)
+            best = self._category_choice(cat_p)
+            if no_signal.any() and OTHER in self._category_labels:
+                best[no_signal] = self._category_labels.index(OTHER)
             d.category = [self._category_labels[j] for j in best]
             d.category_score = _rounded(cat_p[np.arange(n), best])
-            d.review_category = d.category_score < self.thresholds_["category"]
+            d.review_category = (d.category_score < self.thresholds_["category"]) | no_signal
         else:
             d.review_category = np.zeros(n, dtype=bool)
-        decided = [self._unit(m, unit_p[i] if unit_p is not None else None) for i, m in enumerate(mentions)]
+        decided = [(UNKNOWN, 0.0, "none") if quiet else
+                   self._unit(m, unit_p[i] if unit_p is not None else None, bool(m) and TOWNSHIP_ACTORS.search(t) is not None)
+                   for i, (m, quiet, t) in enumerate(zip(mentions, no_signal, norms))]
         d.unit = [u for u, _, _ in decided]
         d.unit_score = _rounded(np.fromiter((s for _, s, _ in decided), dtype=np.float64, count=n))
         d.unit_source = [src for _, _, src in decided]
-        d.review_unit = d.unit_score < self.thresholds_["unit"]
+        d.review_unit = (d.unit_score < self.thresholds_["unit"]) | no_signal
         return d
 
-    def _features(self, norms: list[str]) -> sp.csr_matrix:
-        """``features_`` after its normalise step, without the per-call overhead of Pipeline and FeatureUnion."""
+    def _category_choice(self, cat_p: np.ndarray) -> np.ndarray:
+        """Column of the chosen category per row. With a ``work_style_threshold`` t the choice is two-step: work
+        style when the eight together have at least t of the probability (then the likeliest of them), else
+        :data:`OTHER`. Plain argmax splits the work-style mass eight ways and so lets ``other`` win too often."""
+        best = cat_p.argmax(axis=1)
+        t = self._ws_threshold
+        if t is None or OTHER not in self._category_labels:
+            return best
+        o = self._category_labels.index(OTHER)
+        eight = np.delete(np.arange(cat_p.shape[1]), o)
+        likeliest = eight[cat_p[:, eight].argmax(axis=1)]
+        return np.where(1.0 - cat_p[:, o] >= t, likeliest, o)
+
+    def _features(self, norms: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """``features_`` after its normalise step, without the per-call overhead of Pipeline and FeatureUnion;
+        and for each text whether any word (the first block) is in the vocabulary."""
         texts = self._truncate.transform(norms)
-        return sp.hstack([vec.transform(texts) for vec in self._vectorizers], format="csr")
+        blocks = [vec.transform(texts) for vec in self._vectorizers]
+        return sp.hstack(blocks, format="csr"), np.diff(blocks[0].indptr) > 0
 
     def _prediction(self, text: str, d: _Decisions, i: int, top_k: int, evidence: bool) -> Prediction:
         """The :class:`Prediction` for text ``i`` of a batch: its decisions plus alternatives and evidence."""
-        reasons = [r for r, flag in (("category_low_confidence", d.review_category[i]),
-                                     ("unit_low_confidence", d.review_unit[i])) if flag]
+        if d.no_signal[i]:
+            reasons = ["no_signal"]
+        else:
+            reasons = [r for r, flag in (("category_low_confidence", d.review_category[i]),
+                                         ("unit_low_confidence", d.review_unit[i])) if flag]
         ev: list[Evidence] = []
         if evidence:  # evidence points into the original text through a per-character normalisation
             ev_norm, offsets = normalize_with_offsets(text)
         category, char, name, cscore, alts = None, "", "", 0.0, []
         if d.cat_p is not None:
+            chosen = self._category_labels.index(d.category[i])  # the top score's, unless there was no signal
             order = np.argsort(-d.cat_p[i], kind="stable")
+            order = [chosen, *(j for j in order if j != chosen)]
             alts = [self._alt(self._category_labels[j], float(d.cat_p[i, j])) for j in order[: max(top_k, 1)]]
             top = alts[0]
             category, char, name, cscore = top.category, top.char, top.name, float(d.category_score[i])
             if evidence:
-                ev.extend(self._category_evidence(text, ev_norm, offsets, d.X[i], order[0]))
+                ev.extend(self._category_evidence(text, ev_norm, offsets, d.X[i], chosen))
         ualts = []
         if d.unit_p is not None:
             order = np.argsort(-d.unit_p[i], kind="stable")[:3]
@@ -379,26 +432,40 @@ class TriageModel(BaseEstimator):
         info = self._category_info(cat)
         return Alternative(cat, info.char, info.name, round(score, 4))
 
-    def _unit(self, mentions, p: np.ndarray | None) -> tuple[str, float, str]:
-        """Decide the unit: a named unit wins; otherwise the classifier's inference; else ``unknown``."""
+    def _unit(self, mentions, p: np.ndarray | None, actors: bool = False) -> tuple[str, float, str]:
+        """Decide the unit from the units named in the text and the classifier's probabilities ``p``.
+
+        A named unit is evidence, not a verdict: when the classifier's best unit is another one (the service the
+        letter is about) and outweighs the best named unit by ``mention_override``, that unit wins (``inferred``),
+        unless the best named unit is a township and ``actors`` says its own people acted (:data:`TOWNSHIP_ACTORS`).
+        Otherwise the best named unit by ``p`` wins (``mention``), with the precision of the name rule in training
+        as its score when the classifier agrees, or its share of the two when it does not. With nothing named, the
+        classifier infers the unit, or ``unknown`` when it is unsure.
+        """
         mentioned = list(dict.fromkeys(m.unit for m in mentions))
+        if p is None:
+            return (mentioned[0], float(self.mention_precision_), "mention") if mentioned else (UNKNOWN, 0.0, "none")
+        j = int(p.argmax())
+        top, top_p = self._unit_labels[j], float(p[j])
         if mentioned:
-            if len(mentioned) == 1 or p is None:
-                return mentioned[0], float(self.mention_precision_), "mention"
             index = self._unit_index
             sub = [float(p[index[u]]) if u in index else 0.0 for u in mentioned]
             best = max(range(len(mentioned)), key=sub.__getitem__)
-            total = sum(sub)
-            return mentioned[best], sub[best] / total if total > 0 else 1.0 / len(mentioned), "mention"
-        if p is None:
-            return UNKNOWN, 0.0, "none"
-        j = int(p.argmax())
-        unit, score = self._unit_labels[j], float(p[j])
-        if unit == UNKNOWN:
-            return UNKNOWN, score, "none"
-        if score < MIN_INFERRED_UNIT_SCORE:
+            unit, named_p = mentioned[best], sub[best]
+            if top == unit or top == UNKNOWN and len(mentioned) == 1:
+                score = float(self.mention_precision_) if len(mentioned) == 1 else named_p / sum(sub)
+                return unit, score, "mention"
+            override = self._mention_override
+            township_acted = actors and self.registry[unit].type == "township" if unit in self.registry else False
+            if (not township_acted and top != UNKNOWN and top not in mentioned
+                    and top_p >= max(override * named_p, MIN_INFERRED_UNIT_SCORE)):
+                return top, top_p, "inferred"
+            return unit, named_p / (named_p + top_p) if named_p + top_p > 0 else 0.0, "mention"
+        if top == UNKNOWN:
+            return UNKNOWN, top_p, "none"
+        if top_p < MIN_INFERRED_UNIT_SCORE:
             return UNKNOWN, float(p[self._unit_index[UNKNOWN]]) if UNKNOWN in self._unit_index else 0.0, "none"
-        return unit, score, "inferred"
+        return top, top_p, "inferred"
 
     # -- evidence ----------------------------------------------------------------------------------------
     def _category_evidence(self, text, norm, offsets, x_row, cls_index, k: int = 5) -> list[Evidence]:
@@ -437,6 +504,15 @@ class TriageModel(BaseEstimator):
         s, e = span
         start, end = offsets[s], offsets[e - 1] + 1
         return Evidence(term=text[start:end], start=start, end=end, head=head, weight=round(weight, 4))
+
+
+def _labelled_rows(labels: Sequence[str | None] | None, n: int, head: str) -> np.ndarray:
+    """Indices of the texts that carry a ``head`` label (``None``, NaN and ``""`` mean none)."""
+    if labels is None:
+        return np.zeros(0, dtype=np.int64)
+    if len(labels) != n:
+        raise ValueError(f"Got {n} texts but {len(labels)} {head} labels; give one label (or None) per text.")
+    return np.fromiter((i for i, y in enumerate(labels) if isinstance(y, str) and y), dtype=np.int64)
 
 
 def _rounded(scores: np.ndarray) -> np.ndarray:

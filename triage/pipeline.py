@@ -29,6 +29,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "unit_feature_weight": 0.2,
     "unit_C": 1.0,
     "unit_classifier": "svm",
+    "real_weight": 1.0,
+    "mention_override": 1.0,
+    "work_style_threshold": 0.5,
 }
 
 
@@ -71,13 +74,13 @@ def build_classifier(params: dict[str, Any] | None = None) -> BaseEstimator:
     raise ValueError(f"classifier must be 'svm' or 'logreg'; got {p['classifier']!r}")
 
 
-def fit_classifier(X, y, params: dict[str, Any] | None = None) -> BaseEstimator:
+def fit_classifier(X, y, params: dict[str, Any] | None = None, sample_weight=None) -> BaseEstimator:
     """Fit :func:`build_classifier`; labels too rare for calibration's folds fall back to logistic regression."""
     _, counts = np.unique(y, return_counts=True)
     p = {**DEFAULT_PARAMS, **(params or {})}
     if p["classifier"] == "svm" and counts.min() < 3:
         p["classifier"] = "logreg"
-    return build_classifier(p).fit(X, y)
+    return build_classifier(p).fit(X, y, sample_weight=sample_weight)
 
 
 def linear_coef(clf: BaseEstimator) -> np.ndarray | None:

@@ -16,29 +16,36 @@ import pandas as pd
 from . import paths
 from .artifacts import save
 from .errors import DataError
-from .evaluate import cross_validate
+from .evaluate import cross_validate, score_by_origin
 from .io import check_columns, read_table
 from .model import DEFAULT_THRESHOLDS, CategoryInfo, TriageModel
+from .near_duplicates import near_duplicate_groups
+from .real_letters import load_real_letters
 from .pipeline import DEFAULT_PARAMS
 from .registry import Registry
 from .text import Segmenter, normalize, read_userdict
 
 log = logging.getLogger(__name__)
 
-#: Review thresholds are tuned so that answers above them are right this often in cross-validation.
+#: Review thresholds are tuned so that answers above them are right this often in cross-validation: categories
+#: on the real letters when the training data has them (the stream users send), else on all rows.
 TARGET_PRECISION = {"category": 0.95, "unit": 0.97}
+TARGET_PRECISION_REAL = {"category": 0.92}
+#: Real letters whose character-trigram cosine reaches this are kept on one side of every CV split.
+NEAR_DUPLICATE_THRESHOLD = 0.7
 
 
 @dataclass
 class TrainingData:
     """Texts and labels gathered from one or more files."""
 
-    frame: pd.DataFrame  # columns: text, and category and/or unit
+    frame: pd.DataFrame  # columns: text, category and/or unit (None where unlabelled), origin, group
     has_category: bool
     has_unit: bool
     sha256: str
     files: list[str]
     skipped: int
+    real_rows: int = 0
 
 
 def load_categories(path: str | Path = paths.CATEGORIES_CSV) -> list[CategoryInfo]:
@@ -74,21 +81,37 @@ def load_training_data(
         check_columns(df, [c for c in (category_col, unit_col) if c], f)
     data = pd.concat(frames, ignore_index=True)
     out = pd.DataFrame({"text": data[text_col].astype(str)})
-    if category_col:
-        out["category"] = data[category_col].astype(str).str.strip()
-    if unit_col:
-        out["unit"] = data[unit_col].astype(str).str.strip()
-    keep = out["text"].map(lambda t: bool(normalize(t)))
-    for col in ("category", "unit"):
-        if col in out:
-            keep &= out[col].ne("") & out[col].ne("nan")
+    labelled = pd.Series(False, index=out.index)
+    for col, src in (("category", category_col), ("unit", unit_col)):
+        if src:
+            labels = data[src].astype(str).str.strip()
+            missing = data[src].isna() | labels.eq("") | labels.eq("nan")
+            out[col] = labels.where(~missing, None)
+            labelled |= ~missing
+    keep = out["text"].map(lambda t: bool(normalize(t))) & labelled
     skipped = int((~keep).sum())
     if skipped:
-        log.warning("Skipped %d of %d training rows with empty text or label.", skipped, len(out))
+        log.warning("Skipped %d of %d training rows with empty text or no label.", skipped, len(out))
     out = out[keep].reset_index(drop=True)
     if len(out) < 10:
         raise DataError(f"Only {len(out)} usable training rows; at least 10 are needed.")
+    out["origin"] = "file"
+    out["group"] = np.arange(len(out))
     return TrainingData(out, bool(category_col), bool(unit_col), digest.hexdigest(), [str(f) for f in files], skipped)
+
+
+def add_real_letters(data: TrainingData, letters: pd.DataFrame, labels_sha256: str) -> TrainingData:
+    """``data`` plus real letters labelled for the category only (``id, text, category``, see
+    :func:`triage.real_letters.load_real_letters`); near-duplicate letters share a CV group."""
+    groups = near_duplicate_groups(letters["text"].tolist(), NEAR_DUPLICATE_THRESHOLD)
+    real = pd.DataFrame({"text": letters["text"].to_numpy(), "category": letters["category"].to_numpy(),
+                         "origin": "real", "group": groups + int(data.frame["group"].max()) + 1,
+                         "stratum": letters["stratum"].to_numpy() if "stratum" in letters else ""})
+    if data.has_unit:
+        real["unit"] = None
+    frame = pd.concat([data.frame, real], ignore_index=True)
+    digest = hashlib.sha256(data.sha256.encode() + labels_sha256.encode()).hexdigest()
+    return TrainingData(frame, True, data.has_unit, digest, data.files, data.skipped, real_rows=len(real))
 
 
 def build_segmenter(registry: Registry, userdicts: Sequence[str | Path] = ()) -> Segmenter:
@@ -109,36 +132,64 @@ def make_fitter(registry: Registry, segmenter: Segmenter, categories: list[Categ
     def fit(frame: pd.DataFrame) -> TriageModel:
         model = TriageModel(segmenter=segmenter, registry=registry, categories=categories, params=params,
                             thresholds=thresholds)
+        weight = (params or {}).get("real_weight", DEFAULT_PARAMS["real_weight"])
+        real = frame["origin"].eq("real").to_numpy() if "origin" in frame else None
         return model.fit(
             frame["text"].tolist(),
-            frame["category"].tolist() if "category" in frame else None,
-            frame["unit"].tolist() if "unit" in frame else None,
+            _labels(frame, "category"),
+            _labels(frame, "unit"),
+            sample_weight=np.where(real, weight, 1.0) if real is not None and weight != 1.0 else None,
         )
 
     return fit
 
 
-def tune_thresholds(oof_preds, frame: pd.DataFrame) -> tuple[dict[str, float], dict[str, Any]]:
-    """Lowest score per head at which cross-validated answers reach :data:`TARGET_PRECISION`.
+def _labels(frame: pd.DataFrame, head: str) -> list[str | None] | None:
+    """A head's labels with ``None`` where a row has none; ``None`` when the frame has no such column."""
+    if head not in frame:
+        return None
+    return [y if isinstance(y, str) and y else None for y in frame[head]]
 
-    Returns the thresholds and, per head, the share of letters auto-routed at that threshold and their accuracy.
+
+def tune_thresholds(oof_preds, frame: pd.DataFrame) -> tuple[dict[str, float], dict[str, Any]]:
+    """Lowest score per head at which cross-validated answers reach their target accuracy.
+
+    The category threshold is tuned on the real letters when the frame has them (``origin == "real"``, target
+    :data:`TARGET_PRECISION_REAL`), else on every row (:data:`TARGET_PRECISION`); each head only on rows labelled
+    for it. Returns the thresholds and, per head, the rows it was tuned on, the share of them auto-routed at
+    that threshold and their accuracy.
     """
     out, report = dict(DEFAULT_THRESHOLDS), {}
+    real = frame["origin"].eq("real").to_numpy() if "origin" in frame else np.zeros(len(frame), dtype=bool)
     for head, score_attr in (("category", "category_score"), ("unit", "unit_score")):
         if head not in frame:
             continue
-        scores = np.array([getattr(p, score_attr) for p in oof_preds])
-        correct = np.array([getattr(p, head) == y for p, y in zip(oof_preds, frame[head])])
-        for t in np.round(np.arange(0.2, 0.96, 0.05), 2):
-            kept = scores >= t
-            if kept.sum() >= 0.3 * len(scores) and correct[kept].mean() >= TARGET_PRECISION[head]:
-                out[head] = float(t)
-                break
+        rows = frame[head].map(lambda y: isinstance(y, str) and bool(y)).to_numpy()
+        target, tuned_on = TARGET_PRECISION[head], "all"
+        if head in TARGET_PRECISION_REAL and (rows & real).any():
+            rows, target, tuned_on = rows & real, TARGET_PRECISION_REAL[head], "real"
+        idx = np.flatnonzero(rows)
+        if not len(idx):
+            continue
+        scores = np.array([getattr(oof_preds[i], score_attr) for i in idx])
+        correct = np.array([getattr(oof_preds[i], head) == frame[head].iloc[i] for i in idx])
+        out[head] = select_threshold(scores, correct, target, default=out[head])
         kept = scores >= out[head]
-        report[head] = {"threshold": out[head], "target_accuracy": TARGET_PRECISION[head],
-                        "auto_routed_share": round(float(kept.mean()), 4),
+        report[head] = {"threshold": out[head], "target_accuracy": target, "tuned_on": tuned_on,
+                        "rows": len(idx), "auto_routed_share": round(float(kept.mean()), 4),
                         "auto_routed_accuracy": round(float(correct[kept].mean()), 4) if kept.any() else None}
     return out, report
+
+
+def select_threshold(scores: np.ndarray, correct: np.ndarray, target: float, *, default: float,
+                     min_share: float = 0.3) -> float:
+    """The lowest threshold on a 0.01 grid from 0.2 at which the answers scoring at least it are right ``target``
+    of the time while at least ``min_share`` of them are kept; ``default`` when none is."""
+    for t in np.round(np.arange(0.2, 0.99, 0.01), 2):
+        kept = scores >= t
+        if kept.sum() >= min_share * len(scores) and correct[kept].mean() >= target:
+            return float(t)
+    return default
 
 
 def train(
@@ -164,10 +215,13 @@ def train(
         fit = make_fitter(registry, segmenter, categories, params)
         cv_metrics = cross_validate(
             fit, frame, "text", "category" if data.has_category else None, "unit" if data.has_unit else None,
-            n_splits=cv, return_predictions=True,
+            n_splits=cv, return_predictions=True, groups=frame["group"].to_numpy(),
         )
-        thresholds, metrics["review"] = tune_thresholds(cv_metrics.pop("predictions"), frame)
+        preds = cv_metrics.pop("predictions")
+        thresholds, metrics["review"] = tune_thresholds(preds, frame)
         metrics["cv"] = cv_metrics
+        if data.real_rows:
+            metrics["cv_by_origin"] = score_by_origin(preds, frame, thresholds)
     t0 = time.perf_counter()
     model = make_fitter(registry, segmenter, categories, params, thresholds)(frame)
     metrics["fit_seconds"] = round(time.perf_counter() - t0, 2)
@@ -187,9 +241,18 @@ def train_and_save(
     userdicts: Sequence[str | Path] = (paths.USERDICT,),
     params: dict[str, Any] | None = None,
     cv: int = 5,
+    real_labels: str | Path | None = None,
+    real_dataset: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Everything ``triage train`` does: read, fit, measure, save model + manifest. Returns the manifest."""
+    """Everything ``triage train`` does: read, fit, measure, save model + manifest. Returns the manifest.
+
+    With ``real_labels`` (see :mod:`triage.real_letters`) the real letters join the training data for the
+    category head; when their dataset is absent they are left out with a warning, recorded in the manifest.
+    """
     data = load_training_data(files, text_col, category_col, unit_col)
+    real_info: dict[str, Any] | None = None
+    if real_labels is not None:
+        data, real_info = _with_real_letters(data, real_labels, real_dataset)
     registry = Registry.from_csv(units_csv)
     categories = load_categories(categories_csv) if Path(categories_csv).exists() else []
     userdicts = [u for u in userdicts if Path(u).exists()]
@@ -199,10 +262,24 @@ def train_and_save(
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in {**DEFAULT_PARAMS, **(params or {})}.items()},
         "thresholds": model.thresholds_,
         "training_data": {"files": [Path(f).name for f in data.files], "sha256": data.sha256, "rows": len(data.frame),
-                          "skipped_rows": data.skipped},
+                          "skipped_rows": data.skipped, "real_letters": real_info},
         "registry": {"file": Path(units_csv).name, "sha256": hashlib.sha256(Path(units_csv).read_bytes()).hexdigest(),
                      "units": len(registry)},
         "metrics": metrics,
     }
     save(model, out, manifest)
     return manifest
+
+
+def _with_real_letters(data: TrainingData, labels_csv: str | Path, dataset: str | Path | None
+                       ) -> tuple[TrainingData, dict[str, Any]]:
+    """``data`` plus the real letters, or ``data`` alone (with the reason) when their texts are not here."""
+    labels_csv = Path(labels_csv)
+    info: dict[str, Any] = {"labels": labels_csv.name}
+    try:
+        letters = load_real_letters(labels_csv, dataset)
+    except DataError as e:
+        log.warning("Left out the real letters: %s", e)
+        return data, {**info, "rows": 0, "left_out": str(e)}
+    sha = hashlib.sha256(labels_csv.read_bytes()).hexdigest()
+    return add_real_letters(data, letters, sha), {**info, "rows": len(letters), "sha256": sha}

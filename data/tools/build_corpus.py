@@ -8,6 +8,9 @@
 - ``data/test/*.jsonl`` (hand-written by an independent writer at the end, scored once) → ``data/test.csv``
 
 Ids are stable: ``<part>-<line number>``. Texts that appear in dev are dropped from train, so the two never overlap.
+``data/relabel/units.csv`` (``id, old_unit, unit, unit_source, settled``) records the unit labels changed after the
+letters were written (the rule "route to who must act"); each change is applied here, and a row whose ``old_unit``
+no longer matches its letter stops the build.
 """
 from __future__ import annotations
 
@@ -29,6 +32,21 @@ def read_part(path: Path, origin: str) -> list[dict]:
                      "unit_source": r["unit_source"], "source": r["source"], "origin": r.get("origin", origin),
                      "part": path.stem})
     return rows
+
+
+def apply_relabels(rows: list[dict], path: Path) -> int:
+    """Apply the recorded unit relabels to ``rows`` in place; returns how many were applied."""
+    if not path.exists():
+        return 0
+    by_id = {r["id"]: r for r in rows}
+    with open(path, encoding="utf-8", newline="") as f:
+        changes = list(csv.DictReader(f))
+    for c in changes:
+        row = by_id.get(c["id"])
+        if row is None or row["unit"] != c["old_unit"]:
+            raise SystemExit(f"{path.name}: {c['id']} is not labelled {c['old_unit']!r} any more; update the relabel file.")
+        row["unit"], row["unit_source"] = c["unit"], c["unit_source"]
+    return len(changes)
 
 
 def write(rows: list[dict], path: Path) -> None:
@@ -53,6 +71,8 @@ def main() -> None:
             seen.add(r["text"])
             kept.append(r)
     print(f"dropped {len(train) - len(kept)} training rows duplicating dev/test or each other")
+    applied = apply_relabels(kept + dev + test, DATA / "relabel" / "units.csv")
+    print(f"applied {applied} unit relabels")
     write(kept, DATA / "train.csv")
     write(dev, DATA / "dev.csv")
     if test:

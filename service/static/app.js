@@ -6,6 +6,7 @@ const SOURCE_LABEL = { mention: "信中点名", inferred: "据内容推断", non
 const REASON_LABEL = {
   category_low_confidence: "类别把握不足",
   unit_low_confidence: "责任单位把握不足",
+  no_signal: "信中没有可判断的内容",
 };
 const HEAD_LABEL = { category: "类别依据", unit: "单位依据" };
 

@@ -5,6 +5,7 @@ import argparse
 import time
 
 from .. import paths
+from ..real_letters import LABELS_CSV
 from ..train import train_and_save
 from ._common import add_label_args
 
@@ -17,12 +18,17 @@ def add_parser(sub) -> None:
     p.add_argument("--units", metavar="CSV", default=str(paths.UNITS_CSV), help="unit registry (default: data/units.csv)")
     p.add_argument("--categories", metavar="CSV", default=str(paths.CATEGORIES_CSV), help="category display names")
     p.add_argument("--userdict", action="append", metavar="FILE", help="extra jieba user dictionary; repeatable")
+    p.add_argument("--real-labels", metavar="CSV", default=None,
+                   help="real letters labelled by id, joined with their dataset's texts (default without --data: "
+                        "data/real/labels.csv)")
+    p.add_argument("--no-real", action="store_true", help="train without the real letters")
     p.add_argument("--cv", type=int, default=5, help="folds used to measure the model and tune review thresholds (0: skip)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     files = args.data or [str(paths.TRAIN_CSV)]
+    real_labels = None if args.no_real else args.real_labels or (None if args.data else str(LABELS_CSV))
     out = args.out or str(paths.default_model_dir())
     t0 = time.perf_counter()
     manifest = train_and_save(
@@ -35,9 +41,15 @@ def run(args: argparse.Namespace) -> int:
         categories_csv=args.categories,
         userdicts=[str(paths.USERDICT), *(args.userdict or [])],
         cv=args.cv,
+        real_labels=real_labels,
     )
     m = manifest["metrics"]
     print(f"trained on {m['rows']} rows ({m['skipped_rows']} skipped) in {time.perf_counter() - t0:.1f}s → {out}")
+    real = manifest["training_data"].get("real_letters")
+    if real and real.get("left_out"):
+        print(f"  left out the real letters ({real['labels']}): {real['left_out']}")
+    elif real:
+        print(f"  of them {real['rows']} real letters ({real['labels']}, category only)")
     for head in ("category", "unit"):
         cv = m.get("cv", {}).get(head)
         if cv:

@@ -1,0 +1,227 @@
+"""The decision code: review flags, thresholds, the no-signal rule, the work-style step and the unit head's paths.
+
+Each test pins one decision so that breaking it (a flag turned off, ``<`` made ``<=``, a cutoff moved, a constant
+confidence) fails here.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from triage.model import MIN_INFERRED_UNIT_SCORE, OTHER, _single_mention_precision
+from triage.registry import UNKNOWN, Mention
+from triage.train import TARGET_PRECISION, TARGET_PRECISION_REAL, select_threshold, tune_thresholds
+
+LETTER = "医保报销材料交了四个月钱还没到账, 窗口说再等等"
+
+
+@pytest.fixture
+def fresh(model):
+    """The session's tiny model with its thresholds and settings restored after each test."""
+    saved = dict(model.thresholds_), model._ws_threshold, model._mention_override, model.mention_precision_
+    yield model
+    model.thresholds_, model._ws_threshold, model._mention_override, model.mention_precision_ = (
+        saved[0], saved[1], saved[2], saved[3])
+
+
+# --- review flags --------------------------------------------------------------------------------------------
+def test_a_category_score_exactly_at_the_threshold_is_not_flagged(fresh):
+    score = fresh.classify(LETTER).category_score
+    fresh.thresholds_ = {"category": score, "unit": 0.0}
+    p = fresh.classify(LETTER)
+    assert not p.needs_review and p.review_reasons == []
+    fresh.thresholds_ = {"category": round(score + 0.0001, 4), "unit": 0.0}
+    p = fresh.classify(LETTER)
+    assert p.needs_review and p.review_reasons == ["category_low_confidence"]
+
+
+def test_a_unit_score_below_its_threshold_flags_the_letter(fresh):
+    score = fresh.classify(LETTER).unit_score
+    fresh.thresholds_ = {"category": 0.0, "unit": score}
+    assert not fresh.classify(LETTER).needs_review
+    fresh.thresholds_ = {"category": 0.0, "unit": round(score + 0.0001, 4)}
+    p = fresh.classify(LETTER)
+    assert p.needs_review and p.review_reasons == ["unit_low_confidence"]
+
+
+def test_both_heads_can_flag_at_once_and_the_table_agrees(fresh):
+    fresh.thresholds_ = {"category": 1.01, "unit": 1.01}
+    p = fresh.classify(LETTER)
+    assert p.review_reasons == ["category_low_confidence", "unit_low_confidence"]
+    table = fresh.classify_table([LETTER, "东坝派出所的民警骂人"])
+    assert table["needs_review"].tolist() == [True, True]
+    fresh.thresholds_ = {"category": 0.0, "unit": 0.0}
+    assert fresh.classify_table([LETTER])["needs_review"].tolist() == [False]
+
+
+# --- thresholds chosen at training -----------------------------------------------------------------------------
+def test_select_threshold_is_the_lowest_that_reaches_the_target():
+    scores = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    correct = np.array([False, False, True, False, True, True, True, True])
+    # from 0.61 up, every kept answer is right; at 0.5 one of six is wrong (0.83)
+    assert select_threshold(scores, correct, 1.0, default=0.5) == 0.61
+    assert select_threshold(scores, correct, 0.8, default=0.5) == 0.41
+    # asking that at least 90% are kept makes no threshold good enough
+    assert select_threshold(scores, correct, 1.0, default=0.5, min_share=0.9) == 0.5
+
+
+def _pred(category, category_score, unit="medins", unit_score=0.9):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(category=category, category_score=category_score, unit=unit, unit_score=unit_score)
+
+
+def test_category_threshold_is_tuned_on_the_real_letters_when_there_are_some():
+    # corpus rows: always right; real rows: right only at high scores
+    frame = pd.DataFrame({
+        "category": ["slow"] * 10 + ["other"] * 10,
+        "unit": ["medins"] * 10 + [None] * 10,
+        "origin": ["file"] * 10 + ["real"] * 10,
+    })
+    preds = [_pred("slow", 0.3 + 0.05 * i) for i in range(10)]
+    preds += [_pred("other" if i >= 6 else "slow", 0.3 + 0.05 * i) for i in range(10)]
+    thresholds, report = tune_thresholds(preds, frame)
+    assert report["category"]["tuned_on"] == "real" and report["category"]["rows"] == 10
+    assert report["category"]["target_accuracy"] == TARGET_PRECISION_REAL["category"]
+    assert thresholds["category"] == pytest.approx(0.56)  # first grid point above the last wrong real score, 0.55
+    assert report["unit"]["rows"] == 10 and report["unit"]["target_accuracy"] == TARGET_PRECISION["unit"]
+    without_real = frame.assign(origin="file")
+    assert tune_thresholds(preds, without_real)[1]["category"]["tuned_on"] == "all"
+
+
+def test_training_with_cv_stores_the_thresholds_it_tuned(tmp_path, tiny_csv):
+    from triage.train import train_and_save
+
+    manifest = train_and_save([tiny_csv], tmp_path / "m", cv=2)
+    review = manifest["metrics"]["review"]
+    assert manifest["thresholds"] == {h: review[h]["threshold"] for h in ("category", "unit")}
+    assert manifest["metrics"]["cv"]["grouped"] is True
+
+
+# --- no signal -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["asdfgh 12345", "!!!???", "qwerty", "１２３４５６"])
+def test_text_without_signal_is_other_and_flagged(model, text):
+    p = model.classify(text)
+    assert p.category == OTHER and p.needs_review and p.review_reasons == ["no_signal"]
+    assert (p.unit, p.unit_source, p.unit_score) == (UNKNOWN, "none", 0.0)
+    row = model.classify_table([text]).iloc[0]
+    assert row["category"] == OTHER and bool(row["needs_review"]) and row["unit"] == UNKNOWN
+
+
+def test_chinese_with_known_words_has_signal(model):
+    assert "no_signal" not in model.classify(LETTER).review_reasons
+
+
+# --- the work-style step ---------------------------------------------------------------------------------------
+def test_work_style_threshold_weighs_the_eight_together(fresh):
+    labels = fresh.category_labels
+    o = labels.index(OTHER)
+    p = np.zeros((2, len(labels)))
+    p[0, o] = 0.4  # the eight share 0.6; none alone beats other
+    p[0, [j for j in range(len(labels)) if j != o]] = 0.6 / (len(labels) - 1)
+    p[0, (o + 1) % len(labels)] += 0.01
+    p[0, o] -= 0.01
+    p[1, o] = 0.7
+    p[1, (o + 1) % len(labels)] = 0.3
+    fresh._ws_threshold = None
+    assert fresh._category_choice(p).tolist() == [o, o]
+    fresh._ws_threshold = 0.5
+    assert fresh._category_choice(p).tolist() == [(o + 1) % len(labels), o]
+    fresh._ws_threshold = 0.62
+    assert fresh._category_choice(p).tolist() == [o, o]
+
+
+# --- the unit head's paths -------------------------------------------------------------------------------------
+def _p(model, **probs):
+    p = np.full(len(model.unit_labels), 0.0)
+    for unit, v in probs.items():
+        p[model.unit_labels.index(unit)] = v
+    return p
+
+
+def _named(*units):
+    return [Mention(u, 0, 2, "xx") for u in units]
+
+
+def test_several_named_units_are_ranked_by_the_classifier_not_by_order(fresh):
+    unit, score, source = fresh._unit(_named("dongba", "police"), _p(fresh, police=0.6, dongba=0.2, unknown=0.2))
+    assert (unit, source) == ("police", "mention") and score == pytest.approx(0.75)
+
+
+def test_one_named_unit_agreeing_with_the_classifier_scores_its_training_precision(fresh):
+    fresh.mention_precision_ = 0.87
+    assert fresh._unit(_named("police"), _p(fresh, police=0.5, health=0.3)) == ("police", 0.87, "mention")
+
+
+def test_a_place_named_gives_way_to_the_service_the_letter_is_about(fresh):
+    fresh._mention_override = 1.0
+    p = _p(fresh, power=0.6, dongba=0.25)
+    assert fresh._unit(_named("dongba"), p) == ("power", 0.6, "inferred")
+    fresh._mention_override = 3.0  # the service must now outweigh the place three times over
+    unit, score, source = fresh._unit(_named("dongba"), p)
+    assert (unit, source) == ("dongba", "mention") and score == pytest.approx(0.25 / 0.85)
+
+
+def test_a_weak_service_does_not_override_a_named_unit(fresh):
+    fresh._mention_override = 1.0
+    unit, _, source = fresh._unit(_named("dongba"), _p(fresh, power=MIN_INFERRED_UNIT_SCORE - 0.05, dongba=0.1))
+    assert (unit, source) == ("dongba", "mention")
+
+
+def test_nothing_named_infers_the_unit_above_the_cutoff_only(fresh):
+    above = _p(fresh, medins=MIN_INFERRED_UNIT_SCORE + 0.01, unknown=0.2)
+    assert fresh._unit([], above) == ("medins", pytest.approx(MIN_INFERRED_UNIT_SCORE + 0.01), "inferred")
+    below = _p(fresh, medins=MIN_INFERRED_UNIT_SCORE - 0.01, unknown=0.2)
+    assert fresh._unit([], below) == (UNKNOWN, 0.2, "none")
+    assert fresh._unit([], _p(fresh, unknown=0.7, medins=0.3)) == (UNKNOWN, 0.7, "none")
+
+
+def test_the_name_rule_confidence_comes_from_the_training_labels(parts):
+    registry = parts[0]
+    norms = ["东坝派出所的民警", "东坝派出所的民警", "东坝派出所的民警", "县医保局"]
+    assert _single_mention_precision(registry, norms, ["police", "police", "dongba", "medins"]) == pytest.approx(4 / 6)
+    assert _single_mention_precision(registry, norms, ["police"] * 3 + ["medins"]) == pytest.approx(5 / 6)
+    assert _single_mention_precision(registry, ["没有单位"], ["unknown"]) == 0.9
+
+
+@pytest.fixture(scope="module")
+def parts():
+    from triage import paths
+    from triage.registry import Registry
+    from triage.train import build_segmenter, load_categories
+
+    registry = Registry.from_csv(paths.UNITS_CSV)
+    return registry, build_segmenter(registry), load_categories()
+
+
+def test_partial_labels_train_each_head_on_its_own_rows(parts, tiny_csv):
+    from triage.model import TriageModel
+
+    registry, seg, cats = parts
+    df = pd.read_csv(tiny_csv)
+    units = [u if i % 2 else None for i, u in enumerate(df.unit)]
+    m = TriageModel(segmenter=seg, registry=registry, categories=cats).fit(df.text, df.category, units)
+    assert set(m.unit_labels) == {u for u in units if u}
+    assert set(m.category_labels) == set(df.category)
+    with pytest.raises(ValueError, match="one label"):
+        TriageModel(segmenter=seg, registry=registry).fit(df.text, df.category[:3])
+
+
+def test_a_township_whose_own_people_acted_is_not_overridden_by_the_service(fresh):
+    fresh._mention_override = 1.0
+    p = _p(fresh, civil=0.6, xiba=0.25)
+    assert fresh._unit(_named("xiba"), p, actors=True)[::2] == ("xiba", "mention")
+    assert fresh._unit(_named("xiba"), p, actors=False) == ("civil", 0.6, "inferred")
+    # the actors rule is about townships only: a named department still gives way to the service
+    assert fresh._unit(_named("health"), _p(fresh, medins=0.6, health=0.2), actors=True)[0] == "medins"
+
+
+@pytest.mark.parametrize("text, unit", [
+    ("镇上管低保的干部把我家的材料压了半年", True),
+    ("李家庄村的变压器坏了三天, 打95598没人来", False),
+])
+def test_township_actor_words(text, unit):
+    from triage.model import TOWNSHIP_ACTORS
+
+    assert (TOWNSHIP_ACTORS.search(text) is not None) is unit
