@@ -84,9 +84,10 @@ def main() -> None:
         s = r[stratum]
         print(f"  {stratum:<9} n={s['n']}: accuracy {s['accuracy']:.4f}; work style P {s['precision']} R {s['recall']}; "
               f"right of eight {s['right_of_eight']}")
-    flag = real["category_flag"]
-    print(f"  review: category below {flag['threshold']:.2f} flags {flag['flagged_share']:.1%}; unflagged accuracy "
-          f"{flag['unflagged_accuracy']}")
+    for name, what in (("category_flag", "category flag"), ("review_flag", "needs_review (either head)")):
+        flag = real[name]
+        print(f"  {what} at {flag['thresholds']}: flags {flag['flagged_share']:.1%}; category accuracy of the rest "
+              f"{flag['unflagged_accuracy']}")
     corpus = r["by_origin"]["file"]
     print(f"corpus n={corpus['n']}: accuracy {corpus['accuracy']:.4f} macro-F1 {corpus['macro_f1']:.4f}")
     if r["unit"]:

@@ -27,6 +27,17 @@ def tiny_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
+def parts():
+    """The default registry, a segmenter built from it and the category display data."""
+    from triage import paths
+    from triage.registry import Registry
+    from triage.train import build_segmenter, load_categories
+
+    registry = Registry.from_csv(paths.UNITS_CSV)
+    return registry, build_segmenter(registry), load_categories()
+
+
+@pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory, tiny_csv) -> Path:
     """A model directory trained on the tiny corpus (no cross-validation, for speed)."""
     from triage.train import train_and_save

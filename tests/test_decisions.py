@@ -11,7 +11,12 @@ import pytest
 
 from triage.model import MIN_INFERRED_UNIT_SCORE, OTHER, _single_mention_precision
 from triage.registry import UNKNOWN, Mention
-from triage.train import TARGET_PRECISION, TARGET_PRECISION_REAL, select_threshold, tune_thresholds
+from triage.train import (
+    TARGET_PRECISION,
+    TARGET_PRECISION_REAL,
+    select_threshold,
+    tune_thresholds,
+)
 
 LETTER = "医保报销材料交了四个月钱还没到账, 窗口说再等等"
 
@@ -185,16 +190,6 @@ def test_the_name_rule_confidence_comes_from_the_training_labels(parts):
     assert _single_mention_precision(registry, ["没有单位"], ["unknown"]) == 0.9
 
 
-@pytest.fixture(scope="module")
-def parts():
-    from triage import paths
-    from triage.registry import Registry
-    from triage.train import build_segmenter, load_categories
-
-    registry = Registry.from_csv(paths.UNITS_CSV)
-    return registry, build_segmenter(registry), load_categories()
-
-
 def test_partial_labels_train_each_head_on_its_own_rows(parts, tiny_csv):
     from triage.model import TriageModel
 
@@ -225,3 +220,27 @@ def test_township_actor_words(text, unit):
     from triage.model import TOWNSHIP_ACTORS
 
     assert (TOWNSHIP_ACTORS.search(text) is not None) is unit
+
+
+def test_a_named_unit_the_classifier_never_saw_ranks_last(fresh):
+    assert "gucheng" not in fresh.unit_labels  # the tiny corpus has no letter for it
+    unit, score, source = fresh._unit(_named("gucheng", "police"), _p(fresh, police=0.3, unknown=0.5))
+    assert (unit, source) == ("police", "mention") and score == pytest.approx(0.3 / 0.8)
+
+
+def test_the_service_wins_at_exactly_the_override_ratio(fresh):
+    fresh._mention_override = 2.0
+    assert fresh._unit(_named("dongba"), _p(fresh, power=0.5, dongba=0.25))[0] == "power"
+    assert fresh._unit(_named("dongba"), _p(fresh, power=0.5, dongba=0.2501))[0] == "dongba"
+
+
+def test_without_a_unit_head_the_first_named_unit_or_unknown(parts, tiny_csv):
+    from triage.model import TriageModel
+
+    registry, seg, cats = parts
+    df = pd.read_csv(tiny_csv)
+    m = TriageModel(segmenter=seg, registry=registry, categories=cats).fit(df.text, df.category)
+    named = m.classify("东坝派出所的民警和县医保局都不管")
+    assert (named.unit, named.unit_source, named.unit_score) == ("police", "mention", 0.9)
+    nothing = m.classify("等了半年还没有消息")
+    assert (nothing.unit, nothing.unit_source, nothing.unit_score) == (UNKNOWN, "none", 0.0)

@@ -5,17 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-from triage import paths
 from triage.errors import InputTextError
 from triage.model import TriageModel
-from triage.registry import UNKNOWN, Registry
-from triage.train import build_segmenter, load_categories
-
-
-@pytest.fixture(scope="module")
-def parts():
-    registry = Registry.from_csv(paths.UNITS_CSV)
-    return registry, build_segmenter(registry), load_categories()
+from triage.registry import UNKNOWN
 
 
 def test_fit_returns_self_and_learns_the_labels(parts, tiny_csv):

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from triage.errors import InputTextError
-from triage.registry import UNKNOWN
 from triage.model import TABLE_COLUMNS
+from triage.registry import UNKNOWN
 from triage.text import MAX_TEXT_CHARS, mask_pii, normalize, normalize_with_offsets
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

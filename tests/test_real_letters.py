@@ -107,3 +107,19 @@ def test_work_style_scores():
     s = work_style_scores(["other", "slow", "lazy", "other"], ["slow", "slow", "other", "other"])
     assert (s["precision"], s["recall"], s["right_of_eight"]) == (0.5, 0.5, 0.5)
     assert s["confusion"]["matrix"] == [[1, 1], [1, 1]]
+
+
+def test_scores_by_origin_report_the_review_flag_on_real_letters():
+    from types import SimpleNamespace
+
+    from triage.evaluate import score_by_origin
+
+    frame = pd.DataFrame({"category": ["other", "slow", "other", "lazy"], "origin": ["real"] * 4})
+    preds = [SimpleNamespace(category="other", category_score=0.9, unit_score=0.9, needs_review=False),
+             SimpleNamespace(category="other", category_score=0.4, unit_score=0.9, needs_review=True),
+             SimpleNamespace(category="other", category_score=0.9, unit_score=0.1, needs_review=True),
+             SimpleNamespace(category="lazy", category_score=0.8, unit_score=0.9, needs_review=False)]
+    real = score_by_origin(preds, frame, {"category": 0.5, "unit": 0.5})["real"]
+    assert real["category_flag"]["flagged_share"] == 0.25 and real["category_flag"]["unflagged_accuracy"] == 1.0
+    assert real["review_flag"]["flagged_share"] == 0.5 and real["review_flag"]["unflagged_accuracy"] == 1.0
+    assert real["work_style"]["recall"] == 0.5 and real["work_style"]["precision"] == 1.0

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from triage.errors import InputTextError
 from triage.registry import Registry
+from triage.text import _T2S as T2S
 from triage.text import (
     Segmenter,
     check_text,
@@ -19,7 +20,6 @@ from triage.text import (
     normalize_with_offsets,
     read_userdict,
 )
-from triage.text import _T2S as T2S
 from triage.train import build_segmenter
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from triage.text import normalize_many
 from triage.vectorizers import CharNgramTfidf, WordTfidf, _tfidf_rows
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -96,11 +96,13 @@ def score_by_origin(predictions, frame: pd.DataFrame, thresholds: dict[str, floa
         labelled = [k for k, y in enumerate(truth) if isinstance(y, str) and y]
         scores["work_style"] = work_style_scores([truth[k] for k in labelled], [preds[k].category for k in labelled])
         if thresholds:
-            kept = np.array([preds[k].category_score >= thresholds["category"] for k in labelled])
             correct = np.array([preds[k].category == truth[k] for k in labelled])
-            scores["category_flag"] = {"threshold": thresholds["category"],
-                                       "flagged_share": round(float(1 - kept.mean()), 4),
-                                       "unflagged_accuracy": round(float(correct[kept].mean()), 4) if kept.any() else None}
+            cat_ok = np.array([preds[k].category_score >= thresholds["category"] for k in labelled])
+            unit_ok = np.array([preds[k].unit_score >= thresholds["unit"] for k in labelled])
+            for name, kept in (("category_flag", cat_ok), ("review_flag", cat_ok & unit_ok)):
+                scores[name] = {"thresholds": {h: thresholds[h] for h in ("category", "unit")},
+                                "flagged_share": round(float(1 - kept.mean()), 4),
+                                "unflagged_accuracy": round(float(correct[kept].mean()), 4) if kept.any() else None}
         out[str(origin)] = scores
     return out
 

@@ -456,7 +456,7 @@ class TriageModel(BaseEstimator):
                 score = float(self.mention_precision_) if len(mentioned) == 1 else named_p / sum(sub)
                 return unit, score, "mention"
             override = self._mention_override
-            township_acted = actors and self.registry[unit].type == "township" if unit in self.registry else False
+            township_acted = actors and self.registry[unit].type == "township"
             if (not township_acted and top != UNKNOWN and top not in mentioned
                     and top_p >= max(override * named_p, MIN_INFERRED_UNIT_SCORE)):
                 return top, top_p, "inferred"

@@ -20,8 +20,8 @@ from .evaluate import cross_validate, score_by_origin
 from .io import check_columns, read_table
 from .model import DEFAULT_THRESHOLDS, CategoryInfo, TriageModel
 from .near_duplicates import near_duplicate_groups
-from .real_letters import load_real_letters
 from .pipeline import DEFAULT_PARAMS
+from .real_letters import load_real_letters
 from .registry import Registry
 from .text import Segmenter, normalize, read_userdict
 
