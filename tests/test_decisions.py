@@ -244,3 +244,57 @@ def test_without_a_unit_head_the_first_named_unit_or_unknown(parts, tiny_csv):
     assert (named.unit, named.unit_source, named.unit_score) == ("police", "mention", 0.9)
     nothing = m.classify("等了半年还没有消息")
     assert (nothing.unit, nothing.unit_source, nothing.unit_score) == (UNKNOWN, "none", 0.0)
+
+
+def test_a_service_scoring_exactly_the_cutoff_is_inferred(fresh):
+    p = _p(fresh, medins=MIN_INFERRED_UNIT_SCORE, unknown=0.2)
+    assert fresh._unit([], p)[::2] == ("medins", "inferred")
+
+
+def test_a_batch_of_only_unusable_texts(model):
+    table = model.classify_table(["", "   ", "\x00"])
+    assert table["category"].isna().all() and table["error"].notna().all()
+    assert all(isinstance(r, Exception) for r in model.classify_many(["", " "], errors="return"))
+
+
+@pytest.fixture(scope="module")
+def one_head_models(parts, tiny_csv):
+    from triage.model import TriageModel
+
+    registry, seg, cats = parts
+    df = pd.read_csv(tiny_csv)
+    no_other = df[df.category != OTHER]
+    no_unknown = df[df.unit != UNKNOWN]
+    return {
+        "unit_only": TriageModel(segmenter=seg, registry=registry, categories=cats).fit(df.text, None, df.unit),
+        "without_other": TriageModel(segmenter=seg, registry=registry).fit(no_other.text, no_other.category),
+        "without_unknown": TriageModel(segmenter=seg, registry=registry).fit(no_unknown.text, None, no_unknown.unit),
+    }
+
+
+def test_a_unit_only_model_routes_and_flags_by_its_unit(one_head_models):
+    m = one_head_models["unit_only"]
+    p = m.classify(LETTER)
+    assert p.category is None and p.unit == "medins" and p.unit_source == "inferred"
+    row = m.classify_table([LETTER]).iloc[0]
+    assert row["unit"] == "medins" and row["category"] is None
+    assert bool(row["needs_review"]) == (p.unit_score < m.thresholds_["unit"])
+
+
+def test_the_tiny_model_infers_a_service_unit(model):
+    p = model.classify(LETTER)
+    assert (p.unit, p.unit_source) == ("medins", "inferred")
+
+
+def test_no_signal_without_an_other_label_keeps_the_top_category_and_flags(one_head_models):
+    m = one_head_models["without_other"]
+    p = m.classify("asdfgh 12345")
+    assert p.category in m.category_labels and p.needs_review and p.review_reasons == ["no_signal"]
+
+
+def test_without_unknown_labels_an_unsure_inference_is_unknown_with_no_score(one_head_models):
+    m = one_head_models["without_unknown"]
+    assert UNKNOWN not in m.unit_labels
+    p = np.full(len(m.unit_labels), 0.0)
+    p[m.unit_labels.index("medins")] = 0.2
+    assert m._unit([], p) == (UNKNOWN, 0.0, "none")

@@ -37,3 +37,9 @@ def test_the_body_that_must_act_is_the_unit(default_model, text, unit, source):
 def test_no_body_and_no_owning_service_is_unknown(default_model, text):
     p = default_model.classify(text)
     assert (p.unit, p.unit_source) == ("unknown", "none")
+
+
+def test_a_village_whose_cadres_handled_the_matter_stays_with_its_township(default_model):
+    text = "光明村报上去的低保材料，从三月等到现在，村干部说在镇上，镇上说快了快了，快了半年了"
+    p = default_model.classify(text)
+    assert (p.unit, p.unit_source) == ("xiba", "mention")

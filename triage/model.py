@@ -167,6 +167,8 @@ class TriageModel(BaseEstimator):
         if self.segmenter is None or self.registry is None:
             raise ValueError("TriageModel needs a segmenter and a registry; build one with triage.train.")
         texts = list(texts)
+        categories = None if categories is None else list(categories)
+        units = None if units is None else list(units)
         cat_rows = _labelled_rows(categories, len(texts), "category")
         unit_rows = _labelled_rows(units, len(texts), "unit")
         if not len(cat_rows) and not len(unit_rows):
@@ -460,7 +462,7 @@ class TriageModel(BaseEstimator):
             if (not township_acted and top != UNKNOWN and top not in mentioned
                     and top_p >= max(override * named_p, MIN_INFERRED_UNIT_SCORE)):
                 return top, top_p, "inferred"
-            return unit, named_p / (named_p + top_p) if named_p + top_p > 0 else 0.0, "mention"
+            return unit, named_p / (named_p + top_p), "mention"  # top_p, the largest probability, is > 0
         if top == UNKNOWN:
             return UNKNOWN, top_p, "none"
         if top_p < MIN_INFERRED_UNIT_SCORE:
