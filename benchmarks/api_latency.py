@@ -28,7 +28,10 @@ from urllib.parse import urlsplit
 import httpx
 from _server import serve, wait_ready
 
-DATASET = Path("/work/shared/datasets/gov-messages-2020/unlabelled.csv")
+from triage.real_letters import default_dataset_dir
+
+#: ``../shared/datasets/gov-messages-2020/unlabelled.csv`` beside the repository (or under $TRIAGE_REAL_DATASET).
+DATASET = default_dataset_dir() / "unlabelled.csv"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 MAX_REQUESTS = 20_000
 MAX_CONCURRENCY = 256

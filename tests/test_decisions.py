@@ -298,3 +298,19 @@ def test_without_unknown_labels_an_unsure_inference_is_unknown_with_no_score(one
     p = np.full(len(m.unit_labels), 0.0)
     p[m.unit_labels.index("medins")] = 0.2
     assert m._unit([], p) == (UNKNOWN, 0.0, "none")
+
+
+def test_work_style_wins_at_exactly_the_threshold(fresh):
+    labels = fresh.category_labels
+    o = labels.index(OTHER)
+    p = np.zeros((1, len(labels)))
+    p[0, o] = 0.5
+    p[0, (o + 1) % len(labels)] = 0.5
+    fresh._ws_threshold = 0.5
+    assert fresh._category_choice(p).tolist() == [(o + 1) % len(labels)]
+
+
+def test_unit_alternatives_come_from_the_unit_head(model):
+    alts = model.classify(LETTER).unit_alternatives
+    assert len(alts) == 3 and alts[0]["unit"] == "medins"
+    assert [a["score"] for a in alts] == sorted((a["score"] for a in alts), reverse=True) and sum(a["score"] for a in alts) <= 1.0001
