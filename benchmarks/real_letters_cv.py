@@ -21,12 +21,12 @@ from triage.pipeline import DEFAULT_PARAMS
 from triage.real_letters import LABELS_CSV
 from triage.registry import Registry
 from triage.train import (
-    _with_real_letters,
     build_segmenter,
     load_categories,
     load_training_data,
     make_fitter,
     tune_thresholds,
+    with_real_letters,
 )
 
 
@@ -39,7 +39,7 @@ def parse_value(v: str):
 
 def run(params: dict, seed: int, folds: int, labels=LABELS_CSV) -> dict:
     data = load_training_data([paths.TRAIN_CSV])
-    data, info = _with_real_letters(data, labels, None)
+    data, info = with_real_letters(data, labels, None)
     if not data.real_rows:
         raise SystemExit(f"no real letters: {info.get('left_out')}")
     registry = Registry.from_csv(paths.UNITS_CSV)

@@ -18,6 +18,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from .errors import DataError
+from .model import is_label
 
 
 def head_scores(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def score_predictions(predictions, categories=None, units=None) -> dict[str, Any
     for head, truth, attr in (("category", categories, "category"), ("unit", units, "unit")):
         if truth is None:
             continue
-        rows = [i for i, y in enumerate(truth) if isinstance(y, str) and y]
+        rows = [i for i, y in enumerate(truth) if is_label(y)]
         if not rows:
             continue
         y_true = [truth[i] for i in rows]
@@ -87,18 +88,20 @@ def score_by_origin(predictions, frame: pd.DataFrame, thresholds: dict[str, floa
     """Category scores of pooled out-of-fold predictions for each ``origin`` of the frame (``file``, ``real``),
     with work-style detection; with ``thresholds``, also the review flag as those thresholds would set it."""
     out: dict[str, Any] = {}
+    if "category" not in frame:
+        return out
     for origin, idx in frame.groupby("origin").indices.items():
-        truth = [frame["category"].iloc[i] for i in idx] if "category" in frame else None
-        if not truth or not any(isinstance(y, str) and y for y in truth):
+        labelled = [i for i in idx if is_label(frame["category"].iloc[i])]
+        if not labelled:
             continue
-        preds = [predictions[i] for i in idx]
+        truth = [frame["category"].iloc[i] for i in labelled]
+        preds = [predictions[i] for i in labelled]
         scores = score_predictions(preds, truth)["category"]
-        labelled = [k for k, y in enumerate(truth) if isinstance(y, str) and y]
-        scores["work_style"] = work_style_scores([truth[k] for k in labelled], [preds[k].category for k in labelled])
+        scores["work_style"] = work_style_scores(truth, [p.category for p in preds])
         if thresholds:
-            correct = np.array([preds[k].category == truth[k] for k in labelled])
-            cat_ok = np.array([preds[k].category_score >= thresholds["category"] for k in labelled])
-            unit_ok = np.array([preds[k].unit_score >= thresholds["unit"] for k in labelled])
+            correct = np.array([p.category == y for p, y in zip(preds, truth)])
+            cat_ok = np.array([p.category_score >= thresholds["category"] for p in preds])
+            unit_ok = np.array([p.unit_score >= thresholds["unit"] for p in preds])
             for name, kept in (("category_flag", cat_ok), ("review_flag", cat_ok & unit_ok)):
                 scores[name] = {"thresholds": {h: thresholds[h] for h in ("category", "unit")},
                                 "flagged_share": round(float(1 - kept.mean()), 4),
@@ -174,7 +177,7 @@ def cv_splits(df: pd.DataFrame, strat_col: str | None, n_splits: int, groups: Se
     """The (train, test) index pairs of :func:`cross_validate`: stratified on ``strat_col``, grouped if ``groups``."""
     if strat_col is None:
         raise DataError("Cross-validation needs a category or unit label column.")
-    strata = df[strat_col].map(lambda y: y if isinstance(y, str) and y else "(unlabelled)")
+    strata = df[strat_col].map(lambda y: y if is_label(y) else "(unlabelled)")
     counts = strata.value_counts()
     if counts.min() < n_splits:
         raise DataError(

@@ -508,13 +508,18 @@ class TriageModel(BaseEstimator):
         return Evidence(term=text[start:end], start=start, end=end, head=head, weight=round(weight, 4))
 
 
+def is_label(y: object) -> bool:
+    """Whether ``y`` is a label: a non-empty string (``None``, NaN and ``""`` mark a row not labelled for a head)."""
+    return isinstance(y, str) and bool(y)
+
+
 def _labelled_rows(labels: Sequence[str | None] | None, n: int, head: str) -> np.ndarray:
-    """Indices of the texts that carry a ``head`` label (``None``, NaN and ``""`` mean none)."""
+    """Indices of the texts that carry a ``head`` label (see :func:`is_label`)."""
     if labels is None:
         return np.zeros(0, dtype=np.int64)
     if len(labels) != n:
         raise ValueError(f"Got {n} texts but {len(labels)} {head} labels; give one label (or None) per text.")
-    return np.fromiter((i for i, y in enumerate(labels) if isinstance(y, str) and y), dtype=np.int64)
+    return np.fromiter((i for i, y in enumerate(labels) if is_label(y)), dtype=np.int64)
 
 
 def _rounded(scores: np.ndarray) -> np.ndarray:

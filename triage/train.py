@@ -18,7 +18,7 @@ from .artifacts import save
 from .errors import DataError
 from .evaluate import cross_validate, score_by_origin
 from .io import check_columns, read_table
-from .model import DEFAULT_THRESHOLDS, CategoryInfo, TriageModel
+from .model import DEFAULT_THRESHOLDS, CategoryInfo, TriageModel, is_label
 from .near_duplicates import near_duplicate_groups
 from .pipeline import DEFAULT_PARAMS
 from .real_letters import load_real_letters
@@ -148,7 +148,7 @@ def _labels(frame: pd.DataFrame, head: str) -> list[str | None] | None:
     """A head's labels with ``None`` where a row has none; ``None`` when the frame has no such column."""
     if head not in frame:
         return None
-    return [y if isinstance(y, str) and y else None for y in frame[head]]
+    return [y if is_label(y) else None for y in frame[head]]
 
 
 def tune_thresholds(oof_preds, frame: pd.DataFrame) -> tuple[dict[str, float], dict[str, Any]]:
@@ -164,7 +164,7 @@ def tune_thresholds(oof_preds, frame: pd.DataFrame) -> tuple[dict[str, float], d
     for head, score_attr in (("category", "category_score"), ("unit", "unit_score")):
         if head not in frame:
             continue
-        rows = frame[head].map(lambda y: isinstance(y, str) and bool(y)).to_numpy()
+        rows = frame[head].map(is_label).to_numpy()
         target, tuned_on = TARGET_PRECISION[head], "all"
         if head in TARGET_PRECISION_REAL and (rows & real).any():
             rows, target, tuned_on = rows & real, TARGET_PRECISION_REAL[head], "real"
@@ -247,12 +247,12 @@ def train_and_save(
     """Everything ``triage train`` does: read, fit, measure, save model + manifest. Returns the manifest.
 
     With ``real_labels`` (see :mod:`triage.real_letters`) the real letters join the training data for the
-    category head; when their dataset is absent they are left out with a warning, recorded in the manifest.
+    category head; when their dataset is absent they are left out and the reason is recorded in the manifest.
     """
     data = load_training_data(files, text_col, category_col, unit_col)
     real_info: dict[str, Any] | None = None
     if real_labels is not None:
-        data, real_info = _with_real_letters(data, real_labels, real_dataset)
+        data, real_info = with_real_letters(data, real_labels, real_dataset)
     registry = Registry.from_csv(units_csv)
     categories = load_categories(categories_csv) if Path(categories_csv).exists() else []
     userdicts = [u for u in userdicts if Path(u).exists()]
@@ -271,7 +271,7 @@ def train_and_save(
     return manifest
 
 
-def _with_real_letters(data: TrainingData, labels_csv: str | Path, dataset: str | Path | None
+def with_real_letters(data: TrainingData, labels_csv: str | Path, dataset: str | Path | None
                        ) -> tuple[TrainingData, dict[str, Any]]:
     """``data`` plus the real letters, or ``data`` alone (with the reason) when their texts are not here."""
     labels_csv = Path(labels_csv)

@@ -255,4 +255,3 @@ class WordTfidf(BaseEstimator, TransformerMixin):
         check_is_fitted(self, "vocabulary_")
         words = sorted(self.vocabulary_, key=self.vocabulary_.get)
         return np.asarray(words + ([f"head:{w}" for w in words] if self.head_chars else []), dtype=object)
-
