@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from triage import InputTextError, Prediction, TriageModel
+from triage import InputTextError, Prediction, Predictor
 
 log = logging.getLogger("service")
 #: Most texts classified in one call; a larger single request still runs whole.
@@ -24,7 +24,7 @@ MAX_ROUND_TEXTS = 64
 
 @dataclass
 class _Job:
-    model: TriageModel
+    model: Predictor
     texts: list[str]
     top_k: int
     max_chars: int
@@ -51,7 +51,7 @@ class Classifier:
             self._queue = None
 
     async def classify(
-        self, model: TriageModel, texts: Sequence[str], *, top_k: int, max_chars: int
+        self, model: Predictor, texts: Sequence[str], *, top_k: int, max_chars: int
     ) -> list[Prediction | InputTextError]:
         """``model.classify_many(texts, top_k=top_k, max_chars=max_chars, errors="return")``, possibly shared with
         other requests: a text the model refuses comes back as its :class:`InputTextError`."""

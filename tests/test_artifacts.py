@@ -8,10 +8,12 @@ from triage import load_model
 from triage.artifacts import (
     FORMAT_VERSION,
     MANIFEST_FILE,
-    MODEL_FILE,
+    combined_sha256,
     read_manifest,
     sha256_file,
 )
+
+WEIGHTS = "arrays/text_weights.npy"
 from triage.errors import ModelIntegrityError, ModelNotFoundError
 
 
@@ -28,7 +30,9 @@ def test_round_trip_keeps_predictions_and_manifest(trained_dir, model):
     assert again.classify(text).to_dict() == model.classify(text).to_dict()
     m = read_manifest(trained_dir)
     assert m["format_version"] == FORMAT_VERSION
-    assert m["artifact"]["sha256"] == sha256_file(trained_dir / MODEL_FILE)
+    files = m["artifact"]["files"]
+    assert all(files[name]["sha256"] == sha256_file(trained_dir / name) for name in files)
+    assert m["artifact"]["sha256"] == combined_sha256(files) and "model.json" in files and WEIGHTS in files
     assert m["training_data"]["rows"] == 36 and len(m["training_data"]["sha256"]) == 64
     assert set(m["labels"]["category"]) >= {"slow", "other"} and "police" in m["labels"]["unit"]
     assert {"python", "scikit-learn", "numpy", "rjieba"} <= set(m["versions"])
@@ -36,14 +40,14 @@ def test_round_trip_keeps_predictions_and_manifest(trained_dir, model):
 
 
 def test_tampered_model_file_is_refused(copy):
-    with open(copy / MODEL_FILE, "ab") as f:
+    with open(copy / WEIGHTS, "ab") as f:
         f.write(b"\0")
     with pytest.raises(ModelIntegrityError, match="does not match the sha256"):
         load_model(copy)
 
 
 def test_truncated_model_file_is_refused(copy):
-    path = copy / MODEL_FILE
+    path = copy / WEIGHTS
     os.truncate(path, path.stat().st_size // 2)
     with pytest.raises(ModelIntegrityError, match="retrain|Restore"):
         load_model(copy)

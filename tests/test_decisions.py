@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage.model import MIN_INFERRED_UNIT_SCORE, OTHER, _single_mention_precision
+from triage.model import _single_mention_precision
+from triage.predictor import MIN_INFERRED_UNIT_SCORE, OTHER
 from triage.registry import UNKNOWN, Mention
 from triage.train import (
     TARGET_PRECISION,
@@ -217,7 +218,7 @@ def test_a_township_whose_own_people_acted_is_not_overridden_by_the_service(fres
     ("李家庄村的变压器坏了三天, 打95598没人来", False),
 ])
 def test_township_actor_words(text, unit):
-    from triage.model import TOWNSHIP_ACTORS
+    from triage.predictor import TOWNSHIP_ACTORS
 
     assert (TOWNSHIP_ACTORS.search(text) is not None) is unit
 
@@ -297,7 +298,7 @@ def test_without_unknown_labels_an_unsure_inference_is_unknown_with_no_score(one
     assert UNKNOWN not in m.unit_labels
     p = np.full(len(m.unit_labels), 0.0)
     p[m.unit_labels.index("medins")] = 0.2
-    assert m._unit([], p) == (UNKNOWN, 0.0, "none")
+    assert m.predictor_._unit([], p) == (UNKNOWN, 0.0, "none")
 
 
 def test_work_style_wins_at_exactly_the_threshold(fresh):

@@ -1,8 +1,8 @@
 """Model faults: a damaged, tampered, wrong-version or unreadable model is refused with one clear line.
 
 Each fault is injected into a copy of the session's tiny model and driven through ``triage.cli.main`` (exit code,
-stderr, no traceback) and ``triage.load_model`` (the error class). ``joblib.load`` is watched: a file that
-failed verification must never be unpickled.
+stderr, no traceback) and ``triage.load_model`` (the error class). Unpickling is watched: nothing on the load path
+may unpickle, and NumPy must read arrays with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
@@ -16,15 +16,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import joblib
+import numpy as np
 import pytest
 
 from triage import load_model
-from triage.artifacts import FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, sha256_file
+from triage.artifacts import CONFIG_FILE, FORMAT_VERSION, MANIFEST_FILE, combined_sha256, sha256_file
 from triage.cli import main
 from triage.errors import ModelError, ModelIntegrityError, ModelNotFoundError
 
 TEXT = "东坝派出所户籍窗口下午三点就没人了"
+#: The weights of both heads: the largest file of a model directory.
+WEIGHTS = "arrays/text_weights.npy"
 
 
 @pytest.fixture
@@ -36,16 +38,18 @@ def model_copy(trained_dir, tmp_path) -> Path:
 
 @pytest.fixture
 def unpickled(monkeypatch) -> list[str]:
-    """Every path ``joblib.load`` is asked to open (it is the only unpickler on the load path)."""
+    """Every array NumPy was asked to read with pickles allowed (none may be), and a trap on pickle itself."""
     calls: list[str] = []
-    real = joblib.load
+    real = np.load
 
-    def spy(filename, *args, **kwargs):
-        calls.append(str(filename))
-        return real(filename, *args, **kwargs)
+    def spy(file, *args, **kwargs):
+        if kwargs.get("allow_pickle"):
+            calls.append(str(file))
+        return real(file, *args, **kwargs)
 
-    monkeypatch.setattr(joblib, "load", spy)
+    monkeypatch.setattr(np, "load", spy)
     monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("pickle.load called on the load path"))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("pickle.loads called on the load path"))
     return calls
 
 
@@ -57,25 +61,41 @@ def _write_manifest(d: Path, m: dict) -> None:
     (d / MANIFEST_FILE).write_text(json.dumps(m, ensure_ascii=False), encoding="utf-8")
 
 
+def _vouch_for(d: Path, name: str) -> None:
+    """Make the manifest agree with the file ``name`` as it is now (what an attacker who can write it would do)."""
+    m = _manifest(d)
+    files = m["artifact"]["files"]
+    files[name] = {"sha256": sha256_file(d / name), "bytes": (d / name).stat().st_size}
+    m["artifact"]["sha256"] = combined_sha256(files)
+    _write_manifest(d, m)
+
+
 # -- the faults -------------------------------------------------------------------------------------------------
 def truncate_half(d: Path) -> None:
-    p = d / MODEL_FILE
+    p = d / WEIGHTS
     os.truncate(p, p.stat().st_size // 2)
 
 
 def truncate_empty(d: Path) -> None:
-    os.truncate(d / MODEL_FILE, 0)
+    os.truncate(d / WEIGHTS, 0)
 
 
 def flip_one_byte(d: Path) -> None:
-    p = d / MODEL_FILE
+    p = d / WEIGHTS
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    p.write_bytes(bytes(data))
+
+
+def flip_one_byte_of_the_config(d: Path) -> None:
+    p = d / CONFIG_FILE
     data = bytearray(p.read_bytes())
     data[len(data) // 2] ^= 0x01
     p.write_bytes(bytes(data))
 
 
 def append_bytes(d: Path) -> None:
-    with open(d / MODEL_FILE, "ab") as f:
+    with open(d / WEIGHTS, "ab") as f:
         f.write(b"cos\nsystem\n(S'echo pwned'\ntR.")  # a pickle payload tacked on the end
 
 
@@ -84,11 +104,15 @@ def replace_with_malicious_pickle(d: Path) -> None:
         def __reduce__(self):
             return (os.system, ("echo pwned > /dev/null",))
 
-    (d / MODEL_FILE).write_bytes(pickle.dumps(Boom()))
+    (d / WEIGHTS).write_bytes(pickle.dumps(Boom()))
 
 
 def model_file_missing(d: Path) -> None:
-    (d / MODEL_FILE).unlink()
+    (d / WEIGHTS).unlink()
+
+
+def config_missing(d: Path) -> None:
+    (d / CONFIG_FILE).unlink()
 
 
 def manifest_missing(d: Path) -> None:
@@ -98,6 +122,13 @@ def manifest_missing(d: Path) -> None:
 def manifest_hash_edited(d: Path) -> None:
     m = _manifest(d)
     m["artifact"]["sha256"] = "0" * 64
+    _write_manifest(d, m)
+
+
+def manifest_file_hash_edited(d: Path) -> None:
+    m = _manifest(d)
+    m["artifact"]["files"][WEIGHTS]["sha256"] = "0" * 64
+    m["artifact"]["sha256"] = combined_sha256(m["artifact"]["files"])
     _write_manifest(d, m)
 
 
@@ -120,28 +151,36 @@ def manifest_artifact_removed(d: Path) -> None:
 
 
 def manifest_points_outside(d: Path) -> None:
+    shutil.copy(d / WEIGHTS, d.parent / "elsewhere.npy")
     m = _manifest(d)
-    outside = d.parent / "elsewhere.joblib"
-    shutil.copy(d / MODEL_FILE, outside)
-    m["artifact"]["file"] = "../elsewhere.joblib"
+    files = m["artifact"]["files"]
+    files["arrays/../../elsewhere.npy"] = files.pop(WEIGHTS)
+    m["artifact"]["sha256"] = combined_sha256(files)
     _write_manifest(d, m)
 
 
 def manifest_points_absolute(d: Path) -> None:
     m = _manifest(d)
-    m["artifact"]["file"] = str((d / MODEL_FILE).resolve().parent.parent / "x.joblib")
+    files = m["artifact"]["files"]
+    files[str((d / WEIGHTS).resolve())] = files.pop(WEIGHTS)
+    m["artifact"]["sha256"] = combined_sha256(files)
     _write_manifest(d, m)
 
 
-def manifest_file_is_null(d: Path) -> None:
+def manifest_lists_a_script(d: Path) -> None:
+    (d / "run.py").write_text("import os; os.system('echo pwned')\n")
+    _vouch_for(d, "run.py")
+
+
+def manifest_file_entry_is_null(d: Path) -> None:
     m = _manifest(d)
-    m["artifact"]["file"] = None
+    m["artifact"]["files"][WEIGHTS] = None
     _write_manifest(d, m)
 
 
-def manifest_file_is_number(d: Path) -> None:
+def manifest_file_entry_is_number(d: Path) -> None:
     m = _manifest(d)
-    m["artifact"]["file"] = 5
+    m["artifact"]["files"][WEIGHTS] = 5
     _write_manifest(d, m)
 
 
@@ -185,17 +224,35 @@ def manifest_is_a_directory(d: Path) -> None:
 
 
 def model_file_is_a_directory(d: Path) -> None:
-    (d / MODEL_FILE).unlink()
-    (d / MODEL_FILE).mkdir()
+    (d / WEIGHTS).unlink()
+    (d / WEIGHTS).mkdir()
+
+
+def weights_of_the_wrong_shape(d: Path) -> None:
+    np.save(d / WEIGHTS, np.zeros((3, 2)), allow_pickle=False)
+    _vouch_for(d, WEIGHTS)
+
+
+def config_not_json(d: Path) -> None:
+    (d / CONFIG_FILE).write_text("{not json", encoding="utf-8")
+    _vouch_for(d, CONFIG_FILE)
+
+
+def config_missing_a_part(d: Path) -> None:
+    config = json.loads((d / CONFIG_FILE).read_text(encoding="utf-8"))
+    del config["registry"]
+    (d / CONFIG_FILE).write_text(json.dumps(config), encoding="utf-8")
+    _vouch_for(d, CONFIG_FILE)
 
 
 FAULTS = [
-    truncate_half, truncate_empty, flip_one_byte, append_bytes, replace_with_malicious_pickle, model_file_missing,
-    manifest_missing, manifest_hash_edited, manifest_hash_removed, manifest_hash_uppercased,
-    manifest_artifact_removed, manifest_points_outside, manifest_points_absolute, manifest_file_is_null,
-    manifest_file_is_number, format_version_newer, format_version_missing, format_version_string,
+    truncate_half, truncate_empty, flip_one_byte, flip_one_byte_of_the_config, append_bytes,
+    replace_with_malicious_pickle, model_file_missing, config_missing, manifest_missing, manifest_hash_edited,
+    manifest_file_hash_edited, manifest_hash_removed, manifest_hash_uppercased, manifest_artifact_removed,
+    manifest_points_outside, manifest_points_absolute, manifest_lists_a_script, manifest_file_entry_is_null,
+    manifest_file_entry_is_number, format_version_newer, format_version_missing, format_version_string,
     manifest_not_json, manifest_empty, manifest_binary, manifest_is_a_list, manifest_is_a_directory,
-    model_file_is_a_directory,
+    model_file_is_a_directory, weights_of_the_wrong_shape, config_not_json, config_missing_a_part,
 ]
 #: Found by this file and fixed: a null/number artifact 'file' (TypeError), a manifest or model file that is a
 #: directory (IsADirectoryError), both escaping as tracebacks.
@@ -221,7 +278,7 @@ def test_cli_refuses_a_bad_model(fault, model_copy, unpickled, capsys):
     out, err = capsys.readouterr()
     line = assert_one_clear_line(rc, err, out)
     assert out == ""  # no prediction was printed
-    assert str(model_copy) in line or MANIFEST_FILE in line or MODEL_FILE in line  # it says where
+    assert str(model_copy) in line or MANIFEST_FILE in line  # it says where
     assert not unpickled, f"unpickled {unpickled} after {fault.__name__}"
 
 
@@ -243,6 +300,8 @@ def test_load_model_raises_a_model_error(fault, model_copy, unpickled):
         (manifest_not_json, ModelIntegrityError),
         (format_version_newer, ModelIntegrityError),
         (model_file_missing, ModelNotFoundError),
+        (manifest_lists_a_script, ModelIntegrityError),
+        (weights_of_the_wrong_shape, ModelIntegrityError),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
@@ -287,39 +346,22 @@ def test_default_model_dir_from_environment_is_named(model_copy, monkeypatch, ca
     assert str(model_copy) in line
 
 
-def test_a_verified_file_of_the_wrong_kind_is_refused(model_copy, capsys):
-    """A manifest-consistent file holding something else than a triage model: refused, directory named."""
-    joblib.dump({"not": "a model"}, model_copy / MODEL_FILE)
-    m = _manifest(model_copy)
-    m["artifact"]["sha256"] = sha256_file(model_copy / MODEL_FILE)
-    _write_manifest(model_copy, m)
+def test_a_verified_config_of_the_wrong_kind_is_refused(model_copy, capsys):
+    """A manifest-consistent model.json holding something else than a triage model: refused, directory named."""
+    (model_copy / CONFIG_FILE).write_text(json.dumps({"not": "a model"}), encoding="utf-8")
+    _vouch_for(model_copy, CONFIG_FILE)
     rc = main(["classify", "--model", str(model_copy), TEXT])
     line = assert_one_clear_line(rc, capsys.readouterr().err)
-    assert "not a triage model" in line and str(model_copy) in line
+    assert "format" in line and str(model_copy) in line
 
 
 def test_wrong_kind_message_names_the_default_directory(model_copy, monkeypatch):
-    joblib.dump({"not": "a model"}, model_copy / MODEL_FILE)
-    m = _manifest(model_copy)
-    m["artifact"]["sha256"] = sha256_file(model_copy / MODEL_FILE)
-    _write_manifest(model_copy, m)
+    (model_copy / CONFIG_FILE).write_text(json.dumps({"not": "a model"}), encoding="utf-8")
+    _vouch_for(model_copy, CONFIG_FILE)
     monkeypatch.setenv("TRIAGE_MODEL_DIR", str(model_copy))
     with pytest.raises(ModelIntegrityError) as info:
         load_model()
-    assert "None" not in str(info.value)
-
-
-def test_verified_file_that_cannot_be_unpickled(model_copy, capsys):
-    """A checksum-valid file made with code that is not here (another version): ModelError, not a traceback."""
-    payload = b"\x80\x04\x95\x1c\x00\x00\x00\x00\x00\x00\x00\x8c\x0fno_such_module_\x94\x8c\x05Thing\x94\x93\x94)\x81\x94."
-    (model_copy / MODEL_FILE).write_bytes(payload)
-    m = _manifest(model_copy)
-    m["artifact"]["sha256"] = sha256_file(model_copy / MODEL_FILE)
-    _write_manifest(model_copy, m)
-    with pytest.raises(ModelError, match="could not be loaded"):
-        load_model(model_copy)
-    rc = main(["classify", "--model", str(model_copy), TEXT])
-    assert_one_clear_line(rc, capsys.readouterr().err)
+    assert "None" not in str(info.value) and str(model_copy) in str(info.value)
 
 
 # -- unreadable model directory -----------------------------------------------------------------------------

@@ -84,41 +84,9 @@ def test_classify_many_matches_classify(model):
     assert [p.to_dict() for p in many] == [model.classify(t).to_dict() for t in texts]
 
 
-def test_fast_probabilities_equal_scikit_learns():
-    """The vectorised calibrated probabilities must be scikit-learn's own, on a real model."""
-    import numpy as np
-
-    from triage import load_model
-    from triage.pipeline import LinearProba
-
-    m = load_model()  # the bundled default model: calibrated LinearSVC heads
-    texts = ["东坝派出所户籍窗口一上午没人", "医保报销四个月没到账", "楼上装修太吵了", "请问低保怎么申请"]
-    X = m.features_[1:].transform([t for t in texts])
-    fast = LinearProba.of(m.category_clf_)
-    assert fast is not None
-    np.testing.assert_allclose(fast(X), m.category_clf_.predict_proba(X), rtol=1e-10, atol=1e-12)
-    import scipy.sparse as sp
-
-    U = m.unit_features_.transform(texts)
-    Xu = sp.hstack([X, U], format="csr")
-    np.testing.assert_allclose(LinearProba.of(m.unit_clf_)(Xu), m.unit_clf_.predict_proba(Xu), rtol=1e-10, atol=1e-12)
-    # both heads in one pass over the text features give the same probabilities
-    cat_p, unit_p = m._both_heads(X, U)
-    np.testing.assert_allclose(cat_p, m.category_clf_.predict_proba(X), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(unit_p, m.unit_clf_.predict_proba(Xu), rtol=1e-10, atol=1e-12)
-
-
-def test_inference_features_equal_the_fitted_pipeline(model):
-    texts = ["东坝派出所户籍窗口一上午没人", "醫保報銷四個月沒到賬！！", "x"]
-    from triage.text import normalize
-
-    norms = [normalize(t) for t in texts]
-    assert (model._features(norms)[0] != model.features_.transform(texts)).nnz == 0
-
-
 @settings(max_examples=500, deadline=None)
 @given(scores=st.lists(st.one_of(st.floats(0, 1), st.integers(0, 20000).map(lambda k: k / 20000)), min_size=1, max_size=50))
 def test_shown_scores_are_pythons_round(scores):
-    from triage.model import _rounded
+    from triage.predictor import _rounded
 
     assert _rounded(np.array(scores)).tolist() == [round(x, 4) for x in scores]

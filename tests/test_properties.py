@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from triage.errors import InputTextError
-from triage.model import TABLE_COLUMNS
+from triage.prediction import TABLE_COLUMNS
 from triage.registry import UNKNOWN
 from triage.text import MAX_TEXT_CHARS, mask_pii, normalize, normalize_with_offsets
 
@@ -87,7 +87,7 @@ def _feature_terms(model) -> set[str]:
     cached = getattr(model, "_test_terms", None)
     if cached is None:
         cached = set()
-        for kind, feat in model._feature_names:
+        for kind, feat in map(model.feature_name, range(model.n_text_features)):
             term = feat.replace(" ", "") if kind == "word" else feat
             cached |= {term, term.strip()}
         model._test_terms = cached

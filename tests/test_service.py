@@ -294,7 +294,7 @@ def broken_dir(request, trained_dir, tmp_path):
         return d
     shutil.copytree(trained_dir, d)
     if request.param == "tampered":
-        with open(d / "model.joblib", "ab") as f:
+        with open(d / "arrays" / "text_weights.npy", "ab") as f:
             f.write(b"x")
     else:
         (d / "manifest.json").write_text("{not json", encoding="utf-8")

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from triage.text import normalize_many
-from triage.vectorizers import CharNgramTfidf, WordTfidf, _tfidf_rows
+from triage.sparse import tfidf_rows
+from triage.vectorizers import CharNgramTfidf, WordTfidf
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +72,7 @@ def test_tfidf_rows_counts_and_normalises_like_scipy(pairs, sublinear):
     rows = np.array([r for r, _ in pairs], dtype=np.int64)
     cols = np.array([c for _, c in pairs], dtype=np.int64)
     idf = np.linspace(1.0, 3.0, 8)
-    got = _tfidf_rows(rows, cols, (6, 8), idf, sublinear)
+    got = tfidf_rows(rows, cols, (6, 8), idf, sublinear).to_scipy()
     counts = sp.coo_matrix((np.ones(len(pairs)), (rows, cols)), shape=(6, 8)).toarray()
     tf = np.where(counts > 0, np.log(np.where(counts > 0, counts, 1)) + 1, 0) if sublinear else counts
     w = tf * idf

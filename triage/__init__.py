@@ -16,10 +16,12 @@ from .errors import (
     ModelNotFoundError,
     TriageError,
 )
-from .model import Prediction, TriageModel
+from .prediction import Prediction
+from .predictor import Predictor
 
 __all__ = [
     "load_model",
+    "Predictor",
     "TriageModel",
     "Prediction",
     "TriageError",
@@ -31,17 +33,20 @@ __all__ = [
 ]
 
 
-def load_model(path: str | Path | None = None) -> TriageModel:
+def load_model(path: str | Path | None = None) -> Predictor:
     """Load a verified model (default: ``$TRIAGE_MODEL_DIR`` or ``models/default``).
 
-    The returned model carries its manifest as ``model.manifest``.
+    Every file is checked against the manifest's sha256 before it is read, and nothing in it is code. The
+    returned :class:`Predictor` carries its manifest as ``model.manifest``.
     """
-    from .artifacts import load
     from .paths import default_model_dir
 
-    directory = path or default_model_dir()
-    model, manifest = load(directory)
-    if not isinstance(model, TriageModel):
-        raise ModelIntegrityError(f"{directory} holds a {type(model).__name__}, not a triage model; retrain it.")
-    model.manifest = manifest
-    return model
+    return Predictor.from_dir(path or default_model_dir())
+
+
+def __getattr__(name: str):
+    if name == "TriageModel":  # the training estimator imports scikit-learn: only when asked for
+        from .model import TriageModel
+
+        return TriageModel
+    raise AttributeError(f"module 'triage' has no attribute {name!r}")

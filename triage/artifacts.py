@@ -1,14 +1,18 @@
-"""Saving and loading models: ``model.joblib`` plus a ``manifest.json`` that vouches for it.
+"""Saving and loading models as data: ``model.json`` and ``arrays/*.npy`` plus a ``manifest.json`` that vouches
+for each file.
 
-A joblib file is a pickle, so it is code: :func:`load` unpickles only a file whose sha256 matches the manifest
-written beside it at training time.
+Nothing in a model directory is code. JSON is parsed, arrays are read with ``allow_pickle=False`` (an object
+array is refused), and every file is read only after its sha256 matched the manifest, through the same open file
+that was hashed. Large arrays are memory-mapped read-only: a process touches only the rows its letters use.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import warnings
@@ -17,15 +21,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import joblib
+import numpy as np
 
 from .errors import ModelError, ModelIntegrityError, ModelNotFoundError
 
-MODEL_FILE = "model.joblib"
+CONFIG_FILE = "model.json"
+ARRAYS_DIR = "arrays"
 MANIFEST_FILE = "manifest.json"
-#: Bumped when the saved object's layout changes; an older or newer format is refused.
-FORMAT_VERSION = 1
-_TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "rjieba", "opencc")
+#: Bumped when the directory's layout changes; an older or newer format is refused.
+FORMAT_VERSION = 2
+#: Arrays of at least this many bytes are memory-mapped instead of read whole.
+MMAP_FROM_BYTES = 1 << 20
+_TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "rjieba", "opencc")
+#: Libraries whose version changes what a saved model computes (segmentation, numerics).
+_DRIFT_LIBRARIES = ("numpy", "rjieba", "opencc")
 _TRAIN_HINT = "Train one with `triage train` (default model) or `triage train --data FILE --out DIR`."
 
 
@@ -38,17 +47,13 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(libraries: tuple[str, ...] = _TRACKED_LIBRARIES) -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for lib in _TRACKED_LIBRARIES:
+    for lib in (*libraries, "triage"):
         try:
             versions[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
-            versions[lib] = "absent"
-    try:
-        versions["triage"] = metadata.version("triage")
-    except metadata.PackageNotFoundError:
-        versions["triage"] = "dev"
+            versions[lib] = "dev" if lib == "triage" else "absent"
     return versions
 
 
@@ -62,19 +67,32 @@ def _git_sha() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def save(model: Any, directory: str | Path, manifest: dict[str, Any]) -> Path:
-    """Write ``model`` and its manifest into ``directory`` (created if needed); return the manifest path.
+def combined_sha256(files: dict[str, dict[str, Any]]) -> str:
+    """One sha256 for a model: over each file's name and sha256, in name order."""
+    listing = "".join(f"{name} {files[name]['sha256']}\n" for name in sorted(files))
+    return hashlib.sha256(listing.encode()).hexdigest()
 
-    Both files are written under temporary names and renamed, so a crash never leaves a half-written model
-    that matches its manifest.
+
+def save(model: Any, directory: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write ``model`` (anything with ``config()`` and ``arrays()``, i.e. a :class:`~triage.predictor.Predictor`)
+    and its manifest into ``directory``; return the manifest path.
+
+    Everything is written into a new sibling directory, which then takes the place of ``directory`` by rename,
+    so a crash leaves the old model or the new one, never a mixture.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_model = tempfile.mkstemp(prefix=".model-", dir=directory)
-    os.close(fd)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        joblib.dump(model, tmp_model, compress=3)
-        os.chmod(tmp_model, 0o644)  # mkstemp makes it 0600: a service running as another user must read it
+        files = {CONFIG_FILE: _write(tmp / CONFIG_FILE, _json_bytes(model.config()))}
+        (tmp / ARRAYS_DIR).mkdir()
+        for name, array in model.arrays().items():
+            array = np.ascontiguousarray(array)
+            if array.dtype.hasobject:
+                raise TypeError(f"array {name!r} holds Python objects; a model file must be plain data")
+            buf = io.BytesIO()
+            np.save(buf, array, allow_pickle=False)
+            files[f"{ARRAYS_DIR}/{name}.npy"] = _write(tmp / ARRAYS_DIR / f"{name}.npy", buf.getvalue())
         full = {
             "format_version": FORMAT_VERSION,
             "name": directory.name,
@@ -82,20 +100,44 @@ def save(model: Any, directory: str | Path, manifest: dict[str, Any]) -> Path:
             "git_sha": _git_sha(),
             "versions": library_versions(),
             **manifest,
-            "artifact": {"file": MODEL_FILE, "sha256": sha256_file(tmp_model), "bytes": os.path.getsize(tmp_model)},
+            "artifact": {"format": "json+npy", "sha256": combined_sha256(files),
+                         "bytes": sum(f["bytes"] for f in files.values()), "files": files},
         }
-        tmp_manifest = directory / (MANIFEST_FILE + ".tmp")
-        tmp_manifest.write_text(json.dumps(full, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp_model, directory / MODEL_FILE)
-        os.replace(tmp_manifest, directory / MANIFEST_FILE)
+        _write(tmp / MANIFEST_FILE, _json_bytes(full))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700: a service running as another user must read it
+        _replace_dir(tmp, directory)
     finally:
-        if os.path.exists(tmp_model):
-            os.unlink(tmp_model)
+        shutil.rmtree(tmp, ignore_errors=True)
     return directory / MANIFEST_FILE
 
 
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n").encode("utf-8")
+
+
+def _write(path: Path, data: bytes) -> dict[str, Any]:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, 0o644)
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put ``new`` where ``target`` is: two renames, the old directory removed after."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        os.rmdir(old)
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def read_manifest(directory: str | Path) -> dict[str, Any]:
-    """Read and check a model directory's manifest (without touching the model file)."""
+    """Read and check a model directory's manifest (without touching the model files)."""
     directory = Path(directory)
     path = directory / MANIFEST_FILE
     try:
@@ -113,52 +155,119 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         raise ModelIntegrityError(f"{path} is not valid JSON ({e}); the model will not be loaded. Retrain it.") from None
     except OSError as e:
         raise ModelError(f"Cannot read {path}: {e.strerror or e}. Check the path and its permissions.") from None
-    artifact = manifest.get("artifact") if isinstance(manifest, dict) else None
-    if not isinstance(artifact, dict) or not isinstance(artifact.get("file", MODEL_FILE), str):
-        raise ModelIntegrityError(f"{path} has no valid 'artifact' entry; the model will not be loaded. Retrain it.")
+    if not isinstance(manifest, dict):
+        raise ModelIntegrityError(f"{path} is not a manifest; the model will not be loaded. Retrain it.")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelIntegrityError(
             f"Model in {directory} has format version {manifest.get('format_version')!r}; this triage reads "
             f"version {FORMAT_VERSION}. Retrain it with this version: {_TRAIN_HINT}"
         )
+    artifact = manifest.get("artifact")
+    files = artifact.get("files") if isinstance(artifact, dict) else None
+    if (not isinstance(files, dict) or CONFIG_FILE not in files
+            or not all(isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in files.values())):
+        raise ModelIntegrityError(f"{path} has no valid 'artifact' entry; the model will not be loaded. Retrain it.")
+    if artifact.get("sha256") != combined_sha256(files):
+        raise ModelIntegrityError(f"{path} was edited: its file list does not match its sha256. Retrain the model.")
     return manifest
 
 
-def load(directory: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model after checking its sha256 against the manifest; return ``(model, manifest)``."""
+def load(directory: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """Read a model directory, verifying each file against the manifest; return ``(config, arrays, manifest)``."""
     directory = Path(directory)
     manifest = read_manifest(directory)
-    path = directory / manifest["artifact"].get("file", MODEL_FILE)
-    if path.parent.resolve() != directory.resolve():
+    config: Any = None
+    arrays: dict[str, np.ndarray] = {}
+    for name, entry in manifest["artifact"]["files"].items():
+        path = _inside(directory, name)
+        if name == CONFIG_FILE:
+            config = _parse_json(path, _verified_bytes(path, entry, directory))
+        elif name.startswith(f"{ARRAYS_DIR}/") and name.endswith(".npy"):
+            arrays[name[len(ARRAYS_DIR) + 1 : -4]] = _read_array(path, entry, directory)
+        else:
+            raise ModelIntegrityError(
+                f"The manifest in {directory} lists {name!r}, which is not a model file; refusing to load. Retrain it.")
+    _warn_on_drift(manifest.get("versions", {}), directory)
+    return config, arrays, manifest
+
+
+def _inside(directory: Path, name: str) -> Path:
+    path = directory / name
+    if not path.resolve().is_relative_to(directory.resolve()):
         raise ModelIntegrityError(f"The manifest in {directory} points outside its directory; refusing to load.")
+    return path
+
+
+def _open(path: Path):
     try:
         if not path.is_file():
             raise ModelNotFoundError(f"{path} is missing or not a file. {_TRAIN_HINT}")
-        digest = sha256_file(path)
+        return open(path, "rb")
     except ModelError:
         raise
     except OSError as e:
         raise ModelError(f"Cannot read {path}: {e.strerror or e}. Check the path and its permissions.") from None
-    if digest != manifest["artifact"].get("sha256"):
-        raise ModelIntegrityError(
-            f"{path} does not match the sha256 in {directory / MANIFEST_FILE} (file {digest[:12]}…, manifest "
-            f"{str(manifest['artifact'].get('sha256'))[:12]}…). It was changed or damaged after training and will "
-            f"not be loaded. Restore the file or retrain: {_TRAIN_HINT}"
-        )
+
+
+def _mismatch(path: Path, digest: str, entry: dict, directory: Path) -> ModelIntegrityError:
+    return ModelIntegrityError(
+        f"{path} does not match the sha256 in {directory / MANIFEST_FILE} (file {digest[:12]}…, manifest "
+        f"{str(entry.get('sha256'))[:12]}…). It was changed or damaged after training and will not be loaded. "
+        f"Restore the file or retrain: {_TRAIN_HINT}"
+    )
+
+
+def _verified_bytes(path: Path, entry: dict, directory: Path) -> bytes:
+    with _open(path) as f:
+        data = f.read()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry["sha256"]:
+        raise _mismatch(path, digest, entry, directory)
+    return data
+
+
+def _parse_json(path: Path, data: bytes) -> Any:
     try:
-        model = joblib.load(path)
-    except Exception as e:  # a verified file that fails to unpickle: wrong library versions, most likely
-        raise ModelError(
-            f"{path} passed its checksum but could not be loaded ({type(e).__name__}: {e}). It was probably made "
-            f"with other library versions ({manifest.get('versions')}); retrain it here."
-        ) from None
-    _warn_on_drift(manifest.get("versions", {}), directory)
-    return model, manifest
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelIntegrityError(f"{path} is not valid JSON ({e}); retrain the model.") from None
+
+
+def _read_array(path: Path, entry: dict, directory: Path) -> np.ndarray:
+    """One verified ``.npy`` file: read whole when small, else memory-mapped read-only from the hashed file."""
+    with _open(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < MMAP_FROM_BYTES:
+            data = f.read()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != entry["sha256"]:
+                raise _mismatch(path, digest, entry, directory)
+            try:
+                return np.load(io.BytesIO(data), allow_pickle=False)
+            except ValueError as e:
+                raise ModelIntegrityError(f"{path} is not a plain array ({e}); retrain the model.") from None
+        h = hashlib.sha256()
+        while block := f.read(1 << 20):
+            h.update(block)
+        if h.hexdigest() != entry["sha256"]:
+            raise _mismatch(path, h.hexdigest(), entry, directory)
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+        except ValueError as e:
+            raise ModelIntegrityError(f"{path} is not a .npy array ({e}); retrain the model.") from None
+        if dtype.hasobject:
+            raise ModelIntegrityError(f"{path} holds Python objects, which a model file may not; retrain the model.")
+        mapped = np.memmap(f, dtype=dtype, mode="r", offset=f.tell(), shape=shape, order="F" if fortran else "C")
+        return mapped.view(np.ndarray)
 
 
 def _warn_on_drift(saved: dict[str, str], directory: Path) -> None:
-    now = library_versions()
-    drift = {k: (v, now.get(k)) for k, v in saved.items() if k in ("scikit-learn", "numpy", "rjieba") and now.get(k) != v}
+    now = library_versions(_DRIFT_LIBRARIES)
+    drift = {k: (v, now.get(k)) for k, v in saved.items() if k in _DRIFT_LIBRARIES and now.get(k) != v}
     if drift:
         details = ", ".join(f"{k} {old} → {new}" for k, (old, new) in drift.items())
         warnings.warn(

@@ -1,4 +1,4 @@
-"""Batch labelling of whole files: stream chunks through :meth:`TriageModel.classify_table`, never drop a row.
+"""Batch labelling of whole files: stream chunks through :meth:`Predictor.classify_table`, never drop a row.
 
 :func:`label_frame` labels one chunk; :func:`label_file` streams a file through it on one process, a pool of
 processes (``jobs``) or a ``dask.distributed`` cluster (``engine="dask"``) and writes the result atomically.
@@ -34,7 +34,8 @@ from .io import (
     check_columns,
     file_format,
 )
-from .model import TABLE_COLUMNS, TriageModel
+from .prediction import TABLE_COLUMNS
+from .predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +51,18 @@ _PLUGIN_NAME = "triage-model"
 
 
 # --- one chunk ---------------------------------------------------------------------------------------------
-def label_frame(model: TriageModel, df: pd.DataFrame, text_cols: Sequence[str] = ("text",)) -> pd.DataFrame:
+def label_frame(model: Predictor, df: pd.DataFrame, text_cols: Sequence[str] = ("text",)) -> pd.DataFrame:
     """Return ``df`` with the result columns appended, one output row per input row, in order.
 
     Rows whose text is missing, empty, too long or holds undecodable bytes get ``error`` and no label; the
-    other rows are classified in one :meth:`~triage.model.TriageModel.classify_table` call. An input column
+    other rows are classified in one :meth:`~triage.predictor.Predictor.classify_table` call. An input column
     named like a result column is kept as ``input_<name>``.
     """
     df, texts, errors = _prepare(df, text_cols)
     return _attach(df, label_texts(model, texts, errors))
 
 
-def label_texts(model: TriageModel, texts: list[str], errors: list[str | None]) -> pd.DataFrame:
+def label_texts(model: Predictor, texts: list[str], errors: list[str | None]) -> pd.DataFrame:
     """The result columns for ``texts``; a text with an ``errors`` entry, or that the model refuses, gets an error."""
     table = model.classify_table([t if e is None else None for t, e in zip(texts, errors)])
     known = [i for i, e in enumerate(errors) if e is not None]
@@ -167,7 +168,7 @@ def label_file(
     input_path: str | Path,
     output_path: str | Path,
     *,
-    model: TriageModel,
+    model: Predictor,
     text_cols: Sequence[str] = ("text",),
     id_col: str | None = None,
     chunksize: int = 2000,
@@ -181,7 +182,7 @@ def label_file(
 
     Parameters
     ----------
-    model : TriageModel
+    model : Predictor
         A loaded model (:func:`triage.load_model`).
     text_cols : sequence of str
         Column(s) holding the text; several are joined with a newline (e.g. title and body).
@@ -265,10 +266,10 @@ def _arrow_types(reader: ChunkReader) -> dict:
 
 
 # --- local processes ---------------------------------------------------------------------------------------
-_WORKER_MODEL: TriageModel | None = None
+_WORKER_MODEL: Predictor | None = None
 
 
-def _init_worker(model: TriageModel) -> None:
+def _init_worker(model: Predictor) -> None:
     """Process-pool initializer: keep the model for every chunk this worker will label."""
     global _WORKER_MODEL
     _WORKER_MODEL = model
@@ -307,7 +308,7 @@ def _label_in_worker(texts: list[str], errors: list[str | None]) -> pd.DataFrame
     return label_texts(_WORKER_MODEL, texts, errors)
 
 
-def _run_pool(chunks: Iterable[pd.DataFrame], model: TriageModel, text_cols: list[str], jobs: int) -> Iterator[pd.DataFrame]:
+def _run_pool(chunks: Iterable[pd.DataFrame], model: Predictor, text_cols: list[str], jobs: int) -> Iterator[pd.DataFrame]:
     """Label chunks on ``jobs`` processes, yielding results in input order with at most ``2 * jobs`` in flight.
 
     Workers get only the texts and send back only the result columns; the chunk itself stays here.
@@ -328,7 +329,7 @@ def _run_pool(chunks: Iterable[pd.DataFrame], model: TriageModel, text_cols: lis
 
 
 # --- dask.distributed --------------------------------------------------------------------------------------
-def _model_plugin(model: TriageModel):
+def _model_plugin(model: Predictor):
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class ModelPlugin(WorkerPlugin):
@@ -352,7 +353,7 @@ def _label_partition(df: pd.DataFrame, text_cols: list[str]) -> pd.DataFrame:
     return label_frame(get_worker().plugins[_PLUGIN_NAME].model, df, text_cols)
 
 
-def _run_dask(chunks: Iterable[pd.DataFrame], model: TriageModel, text_cols: list[str], jobs: int, scheduler: Any) -> Iterator[pd.DataFrame]:
+def _run_dask(chunks: Iterable[pd.DataFrame], model: Predictor, text_cols: list[str], jobs: int, scheduler: Any) -> Iterator[pd.DataFrame]:
     """Label chunks as partitions of Dask DataFrames, ``2 * workers`` partitions at a time, in order."""
     from contextlib import ExitStack
 

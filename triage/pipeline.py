@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
@@ -13,6 +12,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
+from .features import UnitHitFeatures
+from .linear import LinearHead
 from .registry import Registry
 from .text import Segmenter, normalize_many
 from .vectorizers import CharNgramTfidf, WordTfidf
@@ -83,76 +84,23 @@ def fit_classifier(X, y, params: dict[str, Any] | None = None, sample_weight=Non
     return build_classifier(p).fit(X, y, sample_weight=sample_weight)
 
 
-def linear_coef(clf: BaseEstimator) -> np.ndarray | None:
-    """Per-class weights of a fitted linear classifier (also inside calibration); ``None`` if it has none."""
-    if hasattr(clf, "coef_"):
-        coef = clf.coef_
-    elif hasattr(clf, "calibrated_classifiers_"):
-        coef = np.mean([c.estimator.coef_ for c in clf.calibrated_classifiers_], axis=0)
-    else:
-        return None
-    if coef.shape[0] == 1:  # binary problems keep one row; make it one per class
-        coef = np.vstack([-coef[0], coef[0]])
-    return coef
-
-
-class LinearProba:
-    """Vectorised ``predict_proba`` of a fitted ``CalibratedClassifierCV(LinearSVC, method="sigmoid",
-    ensemble=False)``: the same numbers without scikit-learn's per-class validation, which costs milliseconds a
-    call and dominated single-letter latency. :meth:`of` returns ``None`` for any other classifier, which then
-    keeps its own ``predict_proba``; tests check both give the same probabilities.
-    """
-
-    def __init__(self, coef: np.ndarray, intercept: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-        self.coef_t = coef.T.copy()
-        self.intercept = intercept
-        self.a = a
-        self.b = b
-
-    @classmethod
-    def of(cls, clf: BaseEstimator) -> LinearProba | None:
-        cals = getattr(clf, "calibrated_classifiers_", None)
-        if not cals or len(cals) != 1 or getattr(cals[0], "method", None) != "sigmoid":
-            return None
+def export_head(clf: BaseEstimator) -> tuple[LinearHead, np.ndarray]:
+    """A fitted classifier of :func:`fit_classifier` as plain data: its :class:`~triage.linear.LinearHead` and its
+    weights (features × decision columns), which reproduce its ``predict_proba``."""
+    classes = [str(c) for c in clf.classes_]
+    if isinstance(clf, LogisticRegression):
+        kind = "binary_logistic" if len(classes) == 2 else "softmax"
+        return LinearHead(classes, kind, np.asarray(clf.intercept_, dtype=np.float64)), clf.coef_.T
+    cals = getattr(clf, "calibrated_classifiers_", None)
+    if cals and len(cals) == 1 and getattr(cals[0], "method", None) == "sigmoid":
         cc = cals[0]
         est = cc.estimator
-        if not isinstance(est, LinearSVC) or len(cc.classes) < 3 or list(est.classes_) != list(cc.classes):
-            return None
-        if not all(hasattr(c, "a_") and hasattr(c, "b_") for c in cc.calibrators):
-            return None
-        return cls(est.coef_, est.intercept_, np.array([c.a_ for c in cc.calibrators]),
-                   np.array([c.b_ for c in cc.calibrators]))
-
-    def __call__(self, X) -> np.ndarray:
-        return self.from_decision(np.asarray(X @ self.coef_t))
-
-    def from_decision(self, d: np.ndarray) -> np.ndarray:
-        """Probabilities from ``X @ coef.T`` computed elsewhere (see :class:`BothHeads`)."""
-        d = d + self.intercept
-        proba = expit(-(d * self.a + self.b))
-        total = proba.sum(axis=1, keepdims=True)
-        proba = np.divide(proba, total, out=np.full_like(proba, 1 / proba.shape[1]), where=total != 0)
-        proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
-        return proba
-
-
-class BothHeads:
-    """Both heads' probabilities with one pass over the text features: the unit head's weights for them sit beside
-    the category head's in one matrix, and only its few registry features are multiplied apart. The numbers of
-    calling each :class:`LinearProba` on its own features (up to the order of a floating-point sum), a third cheaper.
-    """
-
-    def __init__(self, category: LinearProba, unit: LinearProba, n_text_features: int) -> None:
-        self.category = category
-        self.unit = unit
-        self.n_cat = category.coef_t.shape[1]
-        self.coef_t = np.hstack([category.coef_t, unit.coef_t[:n_text_features]])
-        self.unit_extra_t = unit.coef_t[n_text_features:]
-
-    def __call__(self, X, unit_features) -> tuple[np.ndarray, np.ndarray]:
-        d = np.asarray(X @ self.coef_t)
-        unit_d = d[:, self.n_cat :] + np.asarray(unit_features @ self.unit_extra_t)
-        return self.category.from_decision(d[:, : self.n_cat]), self.unit.from_decision(unit_d)
+        if isinstance(est, LinearSVC) and list(est.classes_) == list(cc.classes):
+            kind = "binary_sigmoid" if len(classes) == 2 else "ovr_sigmoid"
+            a = np.array([c.a_ for c in cc.calibrators], dtype=np.float64)
+            b = np.array([c.b_ for c in cc.calibrators], dtype=np.float64)
+            return LinearHead(classes, kind, np.asarray(est.intercept_, dtype=np.float64), a, b), est.coef_.T
+    raise TypeError(f"Cannot export a {type(clf).__name__} as a linear head; use the classifiers of build_classifier.")
 
 
 class UnitFeatures(BaseEstimator, TransformerMixin):
@@ -178,24 +126,9 @@ class UnitFeatures(BaseEstimator, TransformerMixin):
     def transform(self, X) -> sp.csr_matrix:
         return self.from_hits([(self.registry.mentions(t), self.registry.service_owners(t)) for t in X])
 
+    def plain(self) -> UnitHitFeatures:
+        return UnitHitFeatures(list(self.units_), float(self.weight))
+
     def from_hits(self, hits) -> sp.csr_matrix:
         """Features from ``(mentions, service owners)`` already found in each text (saves a second scan)."""
-        n = len(self.units_)
-        rows, cols = [], []
-        for r, (mentions, service_owners) in enumerate(hits):
-            seen = set()
-            for k, m in enumerate(mentions):
-                i = self.index_.get(m.unit)
-                if i is None:
-                    continue
-                if k == 0:
-                    seen.add(n + i)
-                seen.add(i)
-            for owners in service_owners:
-                for u in owners:
-                    if u in self.index_:
-                        seen.add(2 * n + self.index_[u])
-            rows.extend([r] * len(seen))
-            cols.extend(seen)
-        data = np.full(len(rows), self.weight, dtype=np.float64)
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(hits), self.n_features_))
+        return self.plain().from_hits(hits).to_scipy()

@@ -1,7 +1,10 @@
 """Text normalisation, PII masking and segmentation: the first steps of every path."""
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import re
+import sys
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -70,8 +73,18 @@ def normalize_many(texts: Sequence[str]) -> list[str]:
     return out
 
 
+#: Characters in a batch from which NFKC goes through :func:`_fold_table` (built once, in a twentieth of a second).
+_TABLE_FROM = 20_000
+
+
 def _fold_many(texts: Sequence[str]) -> list[tuple[str, bool]]:
-    """Each text in NFKC, and whether the table alone did it (its white space is then only U+0020)."""
+    """Each text in NFKC, and whether the table alone did it (its white space is then only U+0020).
+
+    A small batch (a letter at the desk) skips the table: :func:`unicodedata.normalize` on each text gives the
+    same string once white space is collapsed, without building the table first.
+    """
+    if sum(map(len, texts)) < _TABLE_FROM:
+        return [(unicodedata.normalize("NFKC", t), False) for t in texts]
     table = _fold_table()
     lengths = list(map(len, texts))
     cp = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -222,6 +235,30 @@ def read_userdict(path: str | Path) -> list[tuple[str, int, str | None]]:
     return words
 
 
+@lru_cache(maxsize=1)
+def _jieba_class() -> type:
+    """rjieba's ``Jieba`` class, loaded from its compiled module without running the package's ``__init__``.
+
+    Importing ``rjieba`` builds a module-level default instance (its whole dictionary: a tenth of a second and
+    tens of MB) that triage never uses; a :class:`Segmenter` owns its own instance. When the package is already
+    imported, or its layout is not the expected one, the class comes from a plain import.
+    """
+    if "rjieba" not in sys.modules:
+        try:
+            spec = importlib.util.find_spec("rjieba")
+            location = next(iter(spec.submodule_search_locations or ()), None) if spec else None
+            for path in sorted(Path(location).glob("rjieba*.so")) if location else ():
+                loader = importlib.machinery.ExtensionFileLoader("rjieba.rjieba", str(path))
+                module = importlib.util.module_from_spec(importlib.util.spec_from_loader("rjieba.rjieba", loader))
+                loader.exec_module(module)
+                return module.Jieba
+        except (ImportError, OSError):
+            pass
+    import rjieba
+
+    return rjieba.Jieba
+
+
 class Segmenter:
     """jieba-compatible word segmenter on the fast rjieba engine, with a domain dictionary.
 
@@ -236,18 +273,23 @@ class Segmenter:
     """
 
     def __init__(self, words: Iterable[tuple[str, int, str | None]] = ()) -> None:
-        import rjieba
-
         # Words jieba already knows keep their frequency: re-adding one makes jieba and rjieba count the
         # dictionary's total differently, and their tokens would then diverge.
-        base = rjieba.Jieba()
+        base = _jieba_class()()
         self.words = [(w, int(f), t) for w, f, t in words if not base.has_word(w)]
         self._build()
 
-    def _build(self) -> None:
-        import rjieba
+    @classmethod
+    def from_words(cls, words: Iterable[tuple[str, int, str | None]]) -> Segmenter:
+        """A segmenter with exactly these extra words (already checked against jieba's dictionary, as
+        :attr:`words` of a saved model are)."""
+        self = cls.__new__(cls)
+        self.words = [(w, int(f), t) for w, f, t in words]
+        self._build()
+        return self
 
-        engine = rjieba.Jieba()
+    def _build(self) -> None:
+        engine = _jieba_class()()
         for word, freq, tag in self.words:
             engine.add_word(word, freq, tag)
         self._engine = engine

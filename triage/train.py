@@ -18,9 +18,11 @@ from .artifacts import save
 from .errors import DataError
 from .evaluate import cross_validate, score_by_origin
 from .io import check_columns, read_table
-from .model import DEFAULT_THRESHOLDS, CategoryInfo, TriageModel, is_label
+from .model import TriageModel, is_label
 from .near_duplicates import near_duplicate_groups
 from .pipeline import DEFAULT_PARAMS
+from .prediction import CategoryInfo
+from .predictor import DEFAULT_THRESHOLDS
 from .real_letters import load_real_letters
 from .registry import Registry
 from .text import Segmenter, normalize, read_userdict
@@ -267,7 +269,7 @@ def train_and_save(
                      "units": len(registry)},
         "metrics": metrics,
     }
-    save(model, out, manifest)
+    save(model.predictor_, out, manifest)
     return manifest
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from triage.train import load_categories
-
 from ..deps import ModelDep, model_ref
 from ..schemas import CategoryOut, ModelOut, UnitOut
 
@@ -14,7 +12,12 @@ router = APIRouter(tags=["meta"])
 @router.get("/categories", response_model=list[CategoryOut], summary="Work-style categories")
 def categories(model: ModelDep) -> list[CategoryOut]:
     """The categories with their character and name (慢 工作拖拉); ``trained`` if the model predicts it."""
-    infos = list(model.categories) or load_categories()
+    if model.categories:
+        infos = list(model.categories)
+    else:  # a model trained without display data: the bundled names (the training module, loaded only here)
+        from triage.train import load_categories
+
+        infos = load_categories()
     trained = set(model.category_labels)
     return [CategoryOut(id=c.id, char=c.char, name=c.name, trained=c.id in trained) for c in infos]
 

@@ -20,7 +20,6 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from triage.errors import TriageError
-from triage.io import FORMATS
 
 from .. import errors
 from ..deps import ModelDep
@@ -83,6 +82,8 @@ async def label_upload(
 ) -> FileResponse:
     """Adds the category, unit, scores and review flag to every row; returns a file of the same format."""
     batch = _batch_module()
+    from triage.io import FORMATS  # pandas, like the batch code: loaded with the first upload, not at start-up
+
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in FORMATS:
         raise errors.ApiError(

@@ -1,0 +1,60 @@
+"""What triage says about a letter: the result objects shared by the library, the CLI and the API."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Alternative:
+    category: str
+    char: str
+    name: str
+    score: float
+
+
+@dataclass
+class Evidence:
+    """A span of the input that drove a decision: ``text[start:end] == term``."""
+
+    term: str
+    start: int
+    end: int
+    head: str  # "category" or "unit"
+    weight: float
+
+
+@dataclass
+class Prediction:
+    """What triage says about one complaint."""
+
+    category: str | None
+    char: str
+    name: str
+    category_score: float
+    alternatives: list[Alternative]
+    unit: str | None
+    unit_name: str
+    unit_score: float
+    unit_source: str  # "mention", "inferred" or "none"
+    unit_alternatives: list[dict[str, Any]]
+    evidence: list[Evidence]
+    needs_review: bool
+    review_reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Columns of :meth:`TriageModel.classify_table`, in this order.
+TABLE_COLUMNS = [
+    "category", "category_name", "category_score", "unit", "unit_name", "unit_score", "unit_source",
+    "needs_review", "error",
+]
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    id: str
+    char: str
+    name: str

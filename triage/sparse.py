@@ -1,0 +1,89 @@
+"""Sparse rows in NumPy alone: the few operations inference needs, without importing SciPy.
+
+A :class:`Csr` holds rows in SciPy's CSR layout (``data``, ``indices``, ``indptr``), so training code wraps one
+in ``scipy.sparse.csr_matrix`` at no cost (:meth:`Csr.to_scipy`) and inference multiplies it by dense weights
+(:meth:`Csr.dot`).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+#: Non-zeros multiplied at a time by :meth:`Csr.dot`: bounds its scratch memory to a few tens of MB.
+_DOT_CHUNK = 1 << 16
+
+
+class Csr(NamedTuple):
+    """Rows of a sparse matrix: row ``i`` is ``data[indptr[i]:indptr[i+1]]`` at columns ``indices[...]``."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    n_cols: int
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n_rows, self.n_cols
+
+    def row_lengths(self) -> np.ndarray:
+        """Non-zeros in each row."""
+        return np.diff(self.indptr)
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(columns, values)`` of row ``i``."""
+        s, e = self.indptr[i], self.indptr[i + 1]
+        return self.indices[s:e], self.data[s:e]
+
+    def dot(self, weights: np.ndarray) -> np.ndarray:
+        """``self @ weights`` for a dense ``(n_cols, k)`` array, as a dense ``(n_rows, k)`` array.
+
+        Each row's terms are summed in column order, as SciPy does, in chunks of non-zeros so the scratch
+        array stays small whatever the batch.
+        """
+        out = np.zeros((self.n_rows, weights.shape[1]))
+        nnz = len(self.data)
+        if not nnz:
+            return out
+        rows = np.repeat(np.arange(self.n_rows), self.row_lengths())
+        for s in range(0, nnz, _DOT_CHUNK):
+            e = min(s + _DOT_CHUNK, nnz)
+            terms = weights[self.indices[s:e]]
+            terms *= self.data[s:e, None]
+            r = rows[s:e]
+            starts = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
+            out[r[starts]] += np.add.reduceat(terms, starts, axis=0)
+        return out
+
+    def to_scipy(self) -> Any:
+        """The same rows as a ``scipy.sparse.csr_matrix`` (training and tests; imports SciPy)."""
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+def tfidf_rows(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], idf: np.ndarray, sublinear: bool) -> Csr:
+    """L2-normalised TF-IDF rows from one ``(row, col)`` pair per occurrence.
+
+    Occurrences are counted with one vectorised sort of ``row * n_cols + col`` keys; the result has sorted
+    column indices and no duplicates.
+    """
+    n_rows, n_cols = shape
+    keys = np.sort(rows * n_cols + cols)
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(keys))).astype(np.float64)
+    r, c = np.divmod(keys[starts], n_cols)
+    data = (np.log(counts) + 1.0 if sublinear else counts) * idf[c]
+    norms = np.sqrt(np.bincount(r, weights=data * data, minlength=n_rows))
+    norms[norms == 0] = 1.0
+    data /= norms[r]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
+    return Csr(data, c, indptr, n_cols)
