@@ -81,3 +81,32 @@ def test_other_format_version_is_refused(copy):
 def test_missing_directory_says_how_to_train(tmp_path):
     with pytest.raises(ModelNotFoundError, match="triage train"):
         load_model(tmp_path / "nowhere")
+
+
+def test_a_model_swapped_in_while_it_loads_is_loaded_whole(trained_dir, tmp_path, monkeypatch):
+    """``triage promote`` renames a new model into place; a load that straddles it starts over on the new one."""
+    import numpy as np
+
+    import triage.artifacts as artifacts
+    from triage.artifacts import save
+
+    current, new = tmp_path / "current", tmp_path / "new"
+    shutil.copytree(trained_dir, current)
+    changed = load_model(trained_dir)
+    changed.heads.category.intercept = changed.heads.category.intercept + 0.001
+    save(changed, new, {"note": "the candidate"})
+    real, swapped = artifacts._read_array, []
+
+    def read_then_swap(path, entry, directory):
+        if not swapped:  # the first array is read from the old model, the rest from the new one
+            swapped.append(True)
+            out = real(path, entry, directory)
+            os.replace(current, tmp_path / "old")
+            os.replace(new, current)
+            return out
+        return real(path, entry, directory)
+
+    monkeypatch.setattr(artifacts, "_read_array", read_then_swap)
+    loaded = load_model(current)
+    assert loaded.manifest["note"] == "the candidate"
+    np.testing.assert_array_equal(loaded.heads.category.intercept, changed.heads.category.intercept)

@@ -182,3 +182,25 @@ def test_an_object_array_is_refused_even_when_its_checksum_matches(trained_dir, 
     (copy / MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(ModelIntegrityError, match="not a plain array"):
         load_model(copy)
+
+
+def test_to_dict_is_asdict(model):
+    from dataclasses import asdict
+
+    p = model.classify("东坝派出所的民警骂人, 医保报销四个月没到账")
+    assert p.to_dict() == asdict(p) and p.evidence and p.alternatives and p.unit_alternatives
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_vocabulary_lookups_agree_with_and_without_the_hash_table(n):
+    from triage.features import VocabIndex
+
+    rng = np.random.default_rng(n)
+    top = 0x110000 if n == 1 else 1 << (21 * n)  # single characters are code points
+    vocab = np.unique(rng.integers(0, top, 5000))
+    keys = np.concatenate([vocab[rng.integers(0, len(vocab), 30000)], rng.integers(0, top, 30000)])
+    searched = VocabIndex(vocab, n)._search(keys)
+    index = VocabIndex(vocab, n)
+    assert (index(keys) == searched).all() and index._table is not None  # large: the table is built
+    assert (index(keys[:10]) == searched[:10]).all()  # and then used for small look-ups too
+    assert (searched[:30000] >= 0).all() and (vocab[searched[searched >= 0]] == keys[searched >= 0]).all()

@@ -150,3 +150,17 @@ def test_masking_keeps_length_and_handles_full_width_and_brackets():
     for raw in ["１３８１２３４５６７８", "(0731)84567890", "（0731）84567890", "+86 138-1234-5678"]:
         masked = mask_pii(raw)
         assert len(masked) == len(raw) and "*" in masked, raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(exclude_categories=("Cs",)), max_size=60))
+@example(text="  這個　ＡＢＣ\t\n 乡镇\x00干部 ")
+@example(text="㈱会社 ﬁle\u200b 东坝")
+def test_the_vectorised_offsets_equal_the_character_loop(text):
+    from triage.text import _char_offsets, _char_offsets_loop
+
+    fast = _char_offsets(text)
+    if fast is not None:  # None: a character the table cannot map one-to-one (the loop handles those)
+        assert fast == _char_offsets_loop(text)
+    else:
+        assert any(ord(c) >= 0x10000 or len(unicodedata.normalize("NFKC", c)) > 1 for c in text)

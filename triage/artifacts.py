@@ -173,9 +173,23 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
 
 
 def load(directory: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
-    """Read a model directory, verifying each file against the manifest; return ``(config, arrays, manifest)``."""
+    """Read a model directory, verifying each file against the manifest; return ``(config, arrays, manifest)``.
+
+    A model replaced while it is read (``triage promote`` swaps directories) fails a checksum against the manifest
+    read first; the load then starts over once with the new manifest instead of failing.
+    """
     directory = Path(directory)
     manifest = read_manifest(directory)
+    try:
+        return _load_files(directory, manifest)
+    except ModelIntegrityError:
+        again = read_manifest(directory)
+        if again == manifest:
+            raise
+        return _load_files(directory, again)
+
+
+def _load_files(directory: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
     config: Any = None
     arrays: dict[str, np.ndarray] = {}
     for name, entry in manifest["artifact"]["files"].items():

@@ -19,8 +19,8 @@ from .sparse import Csr, tfidf_rows
 
 _BITS = 21  # every Unicode code point fits in 21 bits, so up to 3 characters pack into one int64
 _MASK = (1 << _BITS) - 1
-#: Keys looked up at once above which a vocabulary builds its hash table (below, a sorted search is cheaper).
-_HASH_FROM = 20_000
+#: Keys looked up at once from which a vocabulary builds its hash table (fewer: a sorted search, no table).
+_HASH_FROM = 8192
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
 
 
@@ -62,9 +62,9 @@ class VocabIndex:
         self._table: tuple[np.ndarray, ...] | None = None
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
-        if len(keys) < _HASH_FROM or not len(self.vocab):
+        if not len(self.vocab) or self._table is None and len(keys) < _HASH_FROM:
             return self._search(keys)
-        if self._table is None:
+        if self._table is None:  # built once: every later call, however small, uses it
             self._table = self._build()
         return self._direct(keys) if self.n == 1 else self._hashed(keys)
 

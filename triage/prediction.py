@@ -1,7 +1,7 @@
 """What triage says about a letter: the result objects shared by the library, the CLI and the API."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -43,7 +43,13 @@ class Prediction:
     review_reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The prediction as plain data (what :func:`dataclasses.asdict` gives, without its deep copies)."""
+        d = dict(self.__dict__)
+        d["alternatives"] = [dict(a.__dict__) for a in self.alternatives]
+        d["evidence"] = [dict(e.__dict__) for e in self.evidence]
+        d["unit_alternatives"] = [dict(u) for u in self.unit_alternatives]
+        d["review_reasons"] = list(self.review_reasons)
+        return d
 
 
 #: Columns of :meth:`TriageModel.classify_table`, in this order.

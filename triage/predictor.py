@@ -358,6 +358,13 @@ class Predictor:
             column -= n_words
         return "char", self.chars.feature_name(column)
 
+    def _single_char_columns(self) -> tuple[int, int]:
+        """The text-feature columns of single characters, ``[start, end)``: never evidence on their own."""
+        if self.chars is None or self.chars.ngram_range[0] != 1:
+            return 0, 0
+        start = self.words.n_features * (2 if self.words.head_chars else 1)
+        return start, start + len(self.chars.vocab[0])
+
     def _category_evidence(self, text, norm, offsets, blocks: list[Csr], i: int, cls_index: int,
                            k: int = 5) -> list[Evidence]:
         cols, vals, at = [], [], 0
@@ -373,9 +380,12 @@ class Predictor:
         taken: list[tuple[int, int]] = []
         out = []
         low = _lower_same_length(norm)
+        single_chars = self._single_char_columns()
         for j in order:
             if contrib[j] <= 0 or len(out) >= k:
                 break
+            if single_chars[0] <= cols[j] < single_chars[1]:  # one character explains nothing (see below)
+                continue
             _, feat = self.feature_name(int(cols[j]))
             term = feat.removeprefix("head:")
             if sum(c.isalnum() for c in term) < 2:  # single characters and punctuation explain nothing

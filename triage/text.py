@@ -118,8 +118,29 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     """Normalise ``text`` character by character and map each output character to its index in ``text``.
 
     Gives the same string as :func:`normalize` except inside rare multi-character NFKC compositions;
-    used to point evidence back into the original text.
+    used to point evidence back into the original text. After the first few calls in a process, texts whose
+    characters each normalise to at most one character (nearly all) take a vectorised path with the same result.
     """
+    global _offset_calls
+    _offset_calls += 1
+    fast = _char_offsets(text) if _offset_calls > _OFFSET_TABLE_FROM else None
+    chars, offsets = fast if fast is not None else _char_offsets_loop(text)
+    flat = "".join(chars)
+    simplified = _T2S.convert(flat)
+    if len(simplified) == len(flat):
+        return simplified, offsets
+    # A phrase conversion changed the length: convert character by character to keep the map exact.
+    return "".join(_T2S.convert(c) or c for c in chars), offsets
+
+
+#: Calls of :func:`normalize_with_offsets` after which it builds and uses :func:`_char_table`.
+_OFFSET_TABLE_FROM = 16
+_offset_calls = 0
+_DROP, _MULTI = -1, -2
+
+
+def _char_offsets_loop(text: str) -> tuple[str, list[int]]:
+    """The normalised characters of ``text`` (as one string) and the index each comes from, one by one."""
     chars: list[str] = []
     offsets: list[int] = []
     for i, ch in enumerate(text):
@@ -131,12 +152,37 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     if chars and chars[-1] == " ":
         chars.pop()
         offsets.pop()
-    flat = "".join(chars)
-    simplified = _T2S.convert(flat)
-    if len(simplified) == len(flat):
-        return simplified, offsets
-    # A phrase conversion changed the length: convert character by character to keep the map exact.
-    return "".join(_T2S.convert(c) or c for c in chars), offsets
+    return "".join(chars), offsets
+
+
+def _char_offsets(text: str) -> tuple[str, list[int]] | None:
+    """:func:`_char_offsets_loop` with NumPy, or ``None`` for a text it cannot do (a character outside the Basic
+    Multilingual Plane, or one that normalises to several characters)."""
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if cp.size and int(cp.max()) >= 0x10000:
+        return None
+    mapped = _char_table()[cp]
+    if (mapped == _MULTI).any():
+        return None
+    idx = np.flatnonzero(mapped != _DROP)
+    out = mapped[idx]
+    space = out == 0x20
+    keep = ~(space & np.concatenate(([True], space[:-1])))  # a space after a space, or first, goes
+    idx, out = idx[keep], out[keep]
+    if len(out) and out[-1] == 0x20:
+        idx, out = idx[:-1], out[:-1]
+    return out.astype(np.uint32).tobytes().decode("utf-32-le"), idx.tolist()
+
+
+@lru_cache(maxsize=1)
+def _char_table() -> np.ndarray:
+    """Basic Multilingual Plane code point → the one character :func:`_norm_char` gives, or ``_DROP`` / ``_MULTI``."""
+    table = np.full(0x10000, _MULTI, dtype=np.int64)
+    for c in range(0x10000):
+        if not 0xD800 <= c < 0xE000:
+            out = _norm_char(chr(c))
+            table[c] = ord(out) if len(out) == 1 else _DROP if not out else _MULTI
+    return table
 
 
 EMPTY_TEXT = "Text is empty or holds only white space or control characters; nothing to classify."
