@@ -49,6 +49,15 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated keys; when set, /v1 needs `Authorization: Bearer <key>`"
     )
 
+    # -- the review desk (issue #13) --
+    db_url: str | None = Field(
+        None, description="letter store, e.g. sqlite:///triage.db or postgresql://user@host/db; "
+        "unset: no desk (`triage serve` sets sqlite:///triage.db)"
+    )
+    store_raw_text: bool = Field(False, description="store letters unmasked (default: phone and ID numbers masked)")
+    retention_days: int | None = Field(None, ge=0, description="erase stored texts older than this many days")
+    deadlines_file: Path | None = Field(None, description="response deadlines per category; default data/deadlines.toml")
+
     _split = field_validator("cors_origins", "api_keys", mode="before")(_split_list)
 
     @field_validator("thresholds")
@@ -67,7 +76,9 @@ class Settings(BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
-        short = [k for k in value if len(k.get_secret_value()) < MIN_API_KEY_CHARS]
+        from .roles import parse_key  # entries may be `role:name:key`; the key part must be long enough
+
+        short = [k for k in value if len(parse_key(k.get_secret_value())[2]) < MIN_API_KEY_CHARS]
         if short:
             raise ValueError(
                 f"{len(short)} API key(s) shorter than {MIN_API_KEY_CHARS} characters; "

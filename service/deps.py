@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: settings, the loaded model, and the API-key check."""
+"""Dependencies shared by the routes: settings, the loaded model, the API-key check and the caller's role."""
 from __future__ import annotations
 
 import hmac
@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from triage import TriageModel
+from triage import Predictor
 
 from .config import Settings
-from .errors import model_not_loaded, unauthorized
+from .errors import forbidden, model_not_loaded, unauthorized
 from .inference import Classifier
+from .roles import CAN, LOCAL, Caller, parse_key
 from .schemas import ModelRef
 
 
@@ -19,7 +20,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_model(request: Request) -> TriageModel:
+def get_model(request: Request) -> Predictor:
     """The model loaded at start-up, or a 503 ``model_not_loaded`` that says why it is missing."""
     model = getattr(request.app.state, "model", None)
     if model is None:
@@ -31,7 +32,7 @@ def get_classifier(request: Request) -> Classifier:
     return request.app.state.classifier
 
 
-def model_ref(model: TriageModel) -> ModelRef:
+def model_ref(model: Predictor) -> ModelRef:
     manifest = getattr(model, "manifest", None) or {}
     return ModelRef(name=str(manifest.get("name", "?")), sha256=str(manifest.get("artifact", {}).get("sha256", ""))[:12])
 
@@ -41,21 +42,42 @@ _bearer = HTTPBearer(auto_error=False, description="one of the keys in TRIAGE_AP
 
 def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """When API keys are configured, accept only ``Authorization: Bearer <one of them>`` (401 otherwise)."""
+) -> Caller:
+    """When API keys are configured, accept only ``Authorization: Bearer <one of them>`` (401 otherwise).
+
+    Returns the :class:`Caller` the key names (``role:name:key`` entries; a bare key is an admin), also kept
+    in ``request.state.caller``; with no keys configured every caller is ``local``, an admin."""
     keys = request.app.state.settings.api_keys
     if not keys:
-        return
+        request.state.caller = LOCAL
+        return LOCAL
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized()
     given = credentials.credentials.encode()
-    ok = False
-    for key in keys:  # no early exit: time does not tell which key came close
-        ok |= hmac.compare_digest(given, key.get_secret_value().encode())
-    if not ok:
+    found: Caller | None = None
+    for entry in keys:  # no early exit: time does not tell which key came close
+        role, name, key = parse_key(entry.get_secret_value())
+        if hmac.compare_digest(given, key.encode()):
+            found = Caller(name, role)
+    if found is None:
         raise unauthorized()
+    request.state.caller = found
+    return found
+
+
+def require_role(action: str):
+    """A dependency that returns the :class:`Caller` if its role may do ``action`` (``read``, ``write``,
+    ``admin``; see :data:`service.roles.CAN`), else 403 ``forbidden``."""
+    allowed = CAN[action]
+
+    def check(caller: Annotated[Caller, Depends(require_api_key)]) -> Caller:
+        if caller.role not in allowed:
+            raise forbidden(caller.role, action)
+        return caller
+
+    return check
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ModelDep = Annotated[TriageModel, Depends(get_model)]
+ModelDep = Annotated[Predictor, Depends(get_model)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]

@@ -84,6 +84,14 @@ def unauthorized() -> ApiError:
     )
 
 
+def forbidden(role: str, action: str) -> ApiError:
+    return ApiError(
+        403, "forbidden",
+        f"当前密钥的角色（{role}）无权执行此操作。请使用复核员（desk）或管理员（admin）密钥。",
+        f"The key's role ({role}) may not {action} here. Use a desk or admin key as the operation needs.",
+    )
+
+
 _HTTP_CODES: dict[int, tuple[str, str, str]] = {
     400: ("bad_request", "请求无法解析。", "The request could not be parsed."),
     404: ("not_found", "没有这个地址。接口见 /docs。", "No such route. See /docs for the API."),

@@ -9,7 +9,8 @@ import json
 import logging
 import re
 import time
-import uuid
+import itertools
+import secrets
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,17 +27,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import triage
 
-from . import errors
+from . import desk, errors
 from .config import Settings, get_settings
 from .deps import require_api_key
 from .inference import Classifier
-from .routes import classify, health, meta, upload
+from .routes import admin, classify, health, letters, meta, upload
 from .schemas import error_responses
 
 log = logging.getLogger("service")
 access_log = logging.getLogger("service.access")
 STATIC_DIR = Path(__file__).parent / "static"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: Request ids: a random prefix per process and a counter (unique across workers and restarts, and a tenth of
+#: the cost of a uuid4 per request).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 #: The page loads nothing from elsewhere; say so to the browser.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'",
@@ -72,7 +81,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(load_into, app, app.state.settings)
     async with Classifier().running() as classifier:
         app.state.classifier = classifier
-        yield
+        async with desk.running(app):  # the review desk's letter store and SIGHUP reload
+            yield
     app.state.model = None
 
 
@@ -92,7 +102,7 @@ class RequestContext:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         given = headers.get("x-request-id", "")
-        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        rid = given if _REQUEST_ID.match(given) else _new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         t0 = time.perf_counter()
@@ -164,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.model, app.state.model_error = None, "starting"
     app.state.classifier = Classifier()  # replaced by a running one in lifespan
+    app.state.store, app.state.store_error = None, "starting"  # the review desk's; opened in lifespan
     errors.install(app)
 
     api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)],
@@ -171,6 +182,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(classify.router)
     api.include_router(meta.router)
     api.include_router(upload.router)
+    api.include_router(letters.router)
+    api.include_router(admin.router)
     app.include_router(api)
     app.include_router(health.router)
 

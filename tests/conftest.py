@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from postgres import db_url, postgres_server  # noqa: F401,E402 - the store's databases (SQLite file, real PostgreSQL)
+
 DATA = Path(__file__).parent / "data"
 
 

@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 from service.config import Settings  # noqa: E402
+from service.desk import open_desk  # noqa: E402
 from service.main import create_app, load_into  # noqa: E402
 
 TEXT = "东坝派出所户籍窗口下午三点就没人了，等了一下午也没办成。"
@@ -29,15 +30,17 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def settings_(trained_dir) -> Settings:
+def settings_(trained_dir, tmp_path_factory) -> Settings:
     return Settings(model_dir=trained_dir, max_text_chars=MAX_CHARS, max_batch_items=MAX_ITEMS,
-                    max_body_bytes=MAX_BODY, max_upload_bytes=MAX_BODY)
+                    max_body_bytes=MAX_BODY, max_upload_bytes=MAX_BODY,
+                    db_url=f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'desk.db'}")  # the review desk's store
 
 
 @pytest.fixture(scope="module")
 def app(settings_):
     app = create_app(settings_)
     load_into(app, settings_)  # what lifespan does, for clients that do not run it
+    open_desk(app, settings_)
     assert app.state.model is not None, app.state.model_error
     return app
 

@@ -388,12 +388,17 @@ def test_cli_serve_passes_options_to_uvicorn(monkeypatch, trained_dir):
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     monkeypatch.setenv("TRIAGE_MODEL_DIR", "")  # recorded, so the teardown restores the environment as it was
     monkeypatch.delenv("TRIAGE_MODEL_DIR")
+    monkeypatch.setenv("TRIAGE_DB_URL", "")  # likewise: serve sets the desk's store for its workers
+    monkeypatch.delenv("TRIAGE_DB_URL")
     assert main(["serve", "--port", "8123", "--workers", "2", "--model", str(trained_dir)]) == 0
     assert seen["app"] == "service.main:create_app" and seen["factory"] is True
     assert (seen["host"], seen["port"], seen["workers"]) == ("127.0.0.1", 8123, 2)
     import os
 
     assert os.environ["TRIAGE_MODEL_DIR"] == str(trained_dir)
+    assert os.environ["TRIAGE_DB_URL"] == "sqlite:///triage.db"  # the desk's default: ./triage.db
+    assert main(["serve", "--db", "postgresql://desk@dbhost/triage"]) == 0
+    assert os.environ["TRIAGE_DB_URL"] == "postgresql://desk@dbhost/triage"
     assert "service" in seen["log_config"]["loggers"]
 
 

@@ -11,22 +11,31 @@ from collections.abc import Sequence
 from ..errors import TriageError
 
 #: Sub-commands, each a module of this package defining ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = ("train", "classify", "evaluate", "info", "batch", "report", "serve")
+COMMANDS = ("train", "classify", "evaluate", "info", "batch", "report", "serve", "db", "review", "promote")
 PROG = "triage"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every sub-command, or of ``only`` one: a command imports just what it needs, so
+    ``triage classify`` starts without the training stack (scikit-learn, pandas)."""
     parser = argparse.ArgumentParser(prog=PROG, description="Route complaint letters by work-style category and unit.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         importlib.import_module(f".{name}", __name__).add_parser(sub)
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv``, if it is one of :data:`COMMANDS`."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    return name if name in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: ``triage COMMAND ...``. Returns the exit code (0 ok, 1 error, 2 usage)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model (default 1)")
     add_model_arg(p)
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="the review desk's letter store (default $TRIAGE_DB_URL, else sqlite:///triage.db here)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(run=run)
 
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         # Settings (and every worker process) read the model directory from the environment.
         os.environ["TRIAGE_MODEL_DIR"] = str(args.model)
+    # The desk keeps letters: --db, else $TRIAGE_DB_URL, else triage.db in the working directory.
+    os.environ["TRIAGE_DB_URL"] = args.db or os.environ.get("TRIAGE_DB_URL") or "sqlite:///triage.db"
     uvicorn.run(
         "service.main:create_app",
         factory=True,
