@@ -32,7 +32,6 @@ from _baseline import DATASET, cores, prepare
 from _server import free_port, serve, wait_ready
 from api_latency import dataset_texts, run_level
 
-
 #: wrk's script: each thread cycles through the request bodies (one JSON per line of the file it is given).
 WRK_SCRIPT = """
 local bodies = {}

@@ -2,9 +2,9 @@
 
 Each run is a fresh ``python`` process started here, timed from spawn to exit, with its peak resident memory
 (``getrusage`` of the waited-for child). triage runs ``triage classify TEXT`` on the bundled default model;
-the baseline is ``jieba.lcut`` + ``TfidfVectorizer`` + ``LinearSVC`` trained on ``data/train.csv`` (once, before the
-timing, untimed) and saved with joblib, and its process loads that file and classifies the same letter — its
-model load is inside its timing as triage's is. The machine is noisy, so the two alternate ``--repeat`` times
+the baseline (``_baseline.py``) is ``jieba.lcut`` + ``TfidfVectorizer`` + ``LinearSVC`` trained on ``data/train.csv``
+(once, before the timing, untimed) and saved with joblib, and its process loads that file and classifies the same
+letter — its model load is inside its timing as triage's is. The machine is noisy, so the two alternate ``--repeat`` times
 and the medians and the median of the per-pair ratios are reported, with the core count.
 
     python benchmarks/startup.py [--repeat 7]
@@ -12,61 +12,14 @@ and the medians and the median of the per-pair ratios are reported, with the cor
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ROOT / "data" / "train.csv"
+from _baseline import cores, prepare, run_measured
+
 LETTER = "我去东坝镇派出所办户口，等了一上午窗口一直没人，打电话也不接"
-#: The baseline's tokenizer lives in a module of its own so that the pickled pipeline refers to it by name
-#: (``jieba.lcut`` itself is a bound method of an object holding a lock, which cannot be pickled).
-TOKENIZER_MODULE = """
-import jieba
-
-
-def lcut(text):
-    return jieba.lcut(text)
-"""
-BASELINE_RUN = """
-import sys
-sys.path.insert(0, sys.argv[3])
-import joblib
-pipe = joblib.load(sys.argv[1])
-print(pipe.predict([sys.argv[2]])[0])
-"""
-
-
-def train_baseline(path: Path) -> None:
-    """The tutorial pipeline on the corpus, saved with joblib (not timed); its tokenizer module is beside it."""
-    (path.parent / "baseline_tok.py").write_text(TOKENIZER_MODULE, encoding="utf-8")
-    sys.path.insert(0, str(path.parent))
-    import baseline_tok
-    import joblib
-    import pandas as pd
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.svm import LinearSVC
-
-    df = pd.read_csv(TRAIN)
-    pipe = make_pipeline(TfidfVectorizer(tokenizer=baseline_tok.lcut, token_pattern=None), LinearSVC())
-    pipe.fit(df["text"], df["category"])
-    joblib.dump(pipe, path)
-
-
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process run to completion."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[0]} … failed with exit code {os.waitstatus_to_exitcode(status)}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def main(argv=None) -> int:
@@ -75,16 +28,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     triage_bin = Path(sys.executable).with_name("triage")
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(tmp) / "baseline.joblib"
-        train_baseline(model)
-        script = Path(tmp) / "baseline_classify.py"
-        script.write_text(BASELINE_RUN, encoding="utf-8")
+        model = prepare(Path(tmp) / "baseline")
         rows = {"triage": [], "baseline": []}
         for _ in range(args.repeat):
-            rows["triage"].append(timed([str(triage_bin), "classify", LETTER]))
-            rows["baseline"].append(timed([sys.executable, str(script), str(model), LETTER, tmp]))
+            rows["triage"].append(run_measured([str(triage_bin), "classify", LETTER]))
+            rows["baseline"].append(run_measured([sys.executable, str(model.parent / "classify.py"), str(model), LETTER,
+                                                  str(model.parent)]))
     ratios = [t[0] / b[0] for t, b in zip(rows["triage"], rows["baseline"])]
-    print(f"{os.cpu_count()} cores; {args.repeat} alternating pairs; one letter, whole process")
+    print(f"{cores()}; {args.repeat} alternating pairs; one letter, whole process")
     print("| | wall, median | peak memory, median | wall vs baseline, median of pairs |")
     print("|---|---|---|---|")
     for name, runs in rows.items():

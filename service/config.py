@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
-        from .roles import parse_key  # entries may be `role:name:key`; the key part must be long enough
+        from .roles import (
+            parse_key,  # entries may be `role:name:key`; the key part must be long enough
+        )
 
         short = [k for k in value if len(parse_key(k.get_secret_value())[2]) < MIN_API_KEY_CHARS]
         if short:

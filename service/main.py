@@ -5,12 +5,13 @@ with the reason and every /v1 route answers 503 ``model_not_loaded``, so an orch
 """
 from __future__ import annotations
 
+import gc
+import itertools
 import json
 import logging
 import re
-import time
-import itertools
 import secrets
+import time
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -79,6 +80,10 @@ def load_into(app: FastAPI, settings: Settings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(load_into, app, app.state.settings)
+    # What start-up built lives as long as the process: out of the collector's full passes (p99 at concurrency 32
+    # 124-131 → 77-80 ms, two runs each); and young collections every 20,000 allocations, not 700 (→ 53-67 ms).
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 50)
     async with Classifier().running() as classifier:
         app.state.classifier = classifier
         async with desk.running(app):  # the review desk's letter store and SIGHUP reload

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from postgres import db_url, postgres_server  # noqa: F401,E402 - the store's databases (SQLite file, real PostgreSQL)
 
 DATA = Path(__file__).parent / "data"

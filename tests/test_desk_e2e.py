@@ -10,23 +10,14 @@ import io
 import os
 import re
 import secrets
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
+from e2e import ARTIFACTS, chromium, running_service
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-ROOT = Path(__file__).resolve().parent.parent
 KEYS = {role: secrets.token_urlsafe(24) for role in ("desk", "viewer", "admin")}
 NAMES = {"desk": "王芳", "viewer": "李明", "admin": "赵主任"}
 PHONE_LETTER = "东坝派出所户籍窗口下午三点就没人了，等了一下午也没办成，打电话13812345678也没人接。"
@@ -42,12 +33,6 @@ LETTERS = [  # (text, source); the tiny model doubts most of these, and is sure 
 EXPECTED_STATUS = re.compile(r"status of (401|409)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _auth(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[role]}"}
 
@@ -55,36 +40,11 @@ def _auth(role: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server(trained_dir, tmp_path_factory):
     """The service (uvicorn, a subprocess) on a fresh SQLite store with three keys; yields its base URL."""
-    port = _free_port()
     db = tmp_path_factory.mktemp("desk-db") / "desk.db"
     env = {**os.environ, "TRIAGE_MODEL_DIR": str(trained_dir), "TRIAGE_DB_URL": f"sqlite:///{db}",
            "TRIAGE_API_KEYS": ",".join(f"{role}:{NAMES[role]}:{key}" for role, key in KEYS.items())}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not become ready within 60 s")
-            time.sleep(0.2)
+    with running_service(env) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -112,21 +72,8 @@ def _queue(server) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("TRIAGE_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing but TRIAGE_REQUIRE_BROWSER is set: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh --user-data-dir
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1200, "height": 900}, locale="zh-CN",
-        )
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), viewport={"width": 1200, "height": 900}) as ctx:
+        yield ctx
 
 
 @pytest.fixture

@@ -20,7 +20,13 @@ import numpy as np
 import pytest
 
 from triage import load_model
-from triage.artifacts import CONFIG_FILE, FORMAT_VERSION, MANIFEST_FILE, combined_sha256, sha256_file
+from triage.artifacts import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    combined_sha256,
+    sha256_file,
+)
 from triage.cli import main
 from triage.errors import ModelError, ModelIntegrityError, ModelNotFoundError
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from triage.text import normalize_many
 from triage.sparse import tfidf_rows
+from triage.text import normalize_many
 from triage.vectorizers import CharNgramTfidf, WordTfidf
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -82,7 +82,9 @@ async def label_upload(
 ) -> FileResponse:
     """Adds the category, unit, scores and review flag to every row; returns a file of the same format."""
     batch = _batch_module()
-    from triage.io import FORMATS  # pandas, like the batch code: loaded with the first upload, not at start-up
+    from triage.io import (
+        FORMATS,  # pandas, like the batch code: loaded with the first upload, not at start-up
+    )
 
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in FORMATS:
