@@ -1,4 +1,8 @@
-"""Dependencies shared by the routes: settings, the loaded model, the API-key check and the caller's role."""
+"""Dependencies shared by the routes: settings, the loaded model, the API-key check and the caller's role.
+
+They are ``async def``: none of them blocks, and FastAPI runs a plain ``def`` dependency in a worker thread —
+a thread hop per dependency per request, eight on ``POST /v1/classify``.
+"""
 from __future__ import annotations
 
 import hmac
@@ -16,11 +20,11 @@ from .roles import CAN, LOCAL, Caller, parse_key
 from .schemas import ModelRef
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_model(request: Request) -> Predictor:
+async def get_model(request: Request) -> Predictor:
     """The model loaded at start-up, or a 503 ``model_not_loaded`` that says why it is missing."""
     model = getattr(request.app.state, "model", None)
     if model is None:
@@ -28,7 +32,7 @@ def get_model(request: Request) -> Predictor:
     return model
 
 
-def get_classifier(request: Request) -> Classifier:
+async def get_classifier(request: Request) -> Classifier:
     return request.app.state.classifier
 
 
@@ -40,7 +44,7 @@ def model_ref(model: Predictor) -> ModelRef:
 _bearer = HTTPBearer(auto_error=False, description="one of the keys in TRIAGE_API_KEYS (only when it is set)")
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     """When API keys are configured, accept only ``Authorization: Bearer <one of them>`` (401 otherwise).
@@ -70,7 +74,7 @@ def require_role(action: str):
     ``admin``; see :data:`service.roles.CAN`), else 403 ``forbidden``."""
     allowed = CAN[action]
 
-    def check(caller: Annotated[Caller, Depends(require_api_key)]) -> Caller:
+    async def check(caller: Annotated[Caller, Depends(require_api_key)]) -> Caller:
         if caller.role not in allowed:
             raise forbidden(caller.role, action)
         return caller

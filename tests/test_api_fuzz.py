@@ -282,3 +282,11 @@ def test_request_id_header_is_sanitised(client, rid):
         return
     assert r.status_code == 200
     assert r.headers["x-request-id"] != rid and r.json()["request_id"] == r.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("query", ["offset=9223372036854775808", "offset=2147483648", "limit=0", "limit=501",
+                                   "offset=-1"])
+def test_paging_out_of_range_is_a_422_not_a_500(client, query):
+    """Found by the fuzzer: an offset past 2**63 reached SQLite as an OverflowError (500)."""
+    r = client.get(f"/v1/letters?{query}")
+    assert r.status_code == 422 and r.json()["code"], r.text

@@ -57,7 +57,7 @@ def letter_not_found(letter_id: int) -> errors.ApiError:
                            f"No letter has id {letter_id}.")
 
 
-def get_store(request: Request):
+async def get_store(request: Request):
     store = getattr(request.app.state, "store", None)
     if store is None:
         raise store_unavailable(getattr(request.app.state, "store_error", None) or "not opened yet")
@@ -139,7 +139,7 @@ async def list_letters(
     caller: Reader, store: StoreDep, request: Request,
     status: Status | None = None, unit: str | None = None, category: str | None = None,
     since: Annotated[dt.datetime | None, Query(description="received at or after (ISO 8601)")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     include_repeats: Annotated[bool, Query(description="needs_review: also the letters that repeat a case")] = False,
 ) -> dict[str, Any]:
     """``status=needs_review``: overdue first, then least certain, then oldest (repeats left out);
