@@ -52,7 +52,7 @@ class Prediction:
         return d
 
 
-#: Columns of :meth:`TriageModel.classify_table`, in this order.
+#: Columns of :meth:`Predictor.classify_table <triage.predictor.Predictor.classify_table>`, in this order.
 TABLE_COLUMNS = [
     "category", "category_name", "category_score", "unit", "unit_name", "unit_score", "unit_source",
     "needs_review", "error",
