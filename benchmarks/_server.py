@@ -55,16 +55,21 @@ class Server:
 
 
 @contextmanager
-def serve(model_dir: str | Path | None = None, workers: int = 1) -> Iterator[Server]:
-    """Run ``triage serve`` on 127.0.0.1 in a subprocess until the block ends; yield it once ready."""
+def serve(model_dir: str | Path | None = None, workers: int = 1, *, db: str | None = None,
+          env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run ``triage serve`` on 127.0.0.1 in a subprocess until the block ends; yield it once ready.
+
+    The review desk's store is ``db``, or a SQLite file in a temporary directory removed afterwards (never the
+    ``triage.db`` that ``triage serve`` would keep in the working directory). ``env`` adds to the environment.
+    """
     port = free_port()
-    cmd = [sys.executable, "-m", "triage", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--log-level", "warning"]
-    if model_dir:
-        cmd += ["--model", str(model_dir)]
-    env = {k: v for k, v in os.environ.items() if k != "TRIAGE_API_KEYS"}
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as log:
+        cmd = [sys.executable, "-m", "triage", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--log-level", "warning", "--db", db or f"sqlite:///{tmp}/desk.db"]
+        if model_dir:
+            cmd += ["--model", str(model_dir)]
+        full_env = {k: v for k, v in os.environ.items() if k != "TRIAGE_API_KEYS"} | (env or {})
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
         server = Server(f"http://127.0.0.1:{port}", proc, port, log)
         try:
             wait_ready(server.url, proc)

@@ -19,15 +19,13 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from _server import free_port, wait_ready
+from _server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -42,31 +40,6 @@ def real_texts(n: int, seed: int = 0) -> list[str]:
     texts = [t[:MAX_CHARS] for t in read_dataset()["text"].tolist() if t and t.strip()]
     random.Random(seed).shuffle(texts)
     return texts[:n]
-
-
-@contextmanager
-def server(db_url: str, model: str | None, workdir: Path):
-    port = free_port()
-    cmd = [sys.executable, "-m", "triage", "serve", "--port", str(port), "--db", db_url, "--log-level", "warning"]
-    if model:
-        cmd += ["--model", model]
-    env = {**os.environ, "TRIAGE_API_KEYS": KEY, "TRIAGE_MAX_BATCH_ITEMS": "100"}
-    with open(workdir / f"server-{port}.log", "w+b") as log:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, proc)
-            yield url
-        except BaseException:
-            log.seek(0)
-            print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)
-            raise
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 async def load(url: str, method: str, path: str, bodies: list[dict | None], concurrency: int) -> dict:
@@ -97,9 +70,11 @@ async def load(url: str, method: str, path: str, bodies: list[dict | None], conc
             "errors": sum(errors.values()), "errors_by_kind": errors}
 
 
-def run_backend(name: str, db_url: str, texts: list[str], args, workdir: Path) -> list[dict]:
+def run_backend(name: str, db_url: str, texts: list[str], args) -> list[dict]:
     rows = []
-    with server(db_url, args.model, workdir) as url:
+    env = {"TRIAGE_API_KEYS": KEY, "TRIAGE_MAX_BATCH_ITEMS": "100"}
+    with serve(args.model, 1, db=db_url, env=env) as srv:
+        url = srv.url
         asyncio.run(load(url, "POST", "/v1/classify", [{"text": t} for t in texts[:20]], 4))  # warm up
         phases = [
             ("POST /v1/classify (stateless)", "POST", "/v1/classify", [{"text": t} for t in texts]),
@@ -139,12 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp:
         work = Path(tmp)
         if args.db in ("sqlite", "both"):
-            rows += run_backend("sqlite", f"sqlite:///{work / 'bench.db'}", texts, args, work)
+            rows += run_backend("sqlite", f"sqlite:///{work / 'bench.db'}", texts, args)
         if args.db in ("postgresql", "both"):
             from postgres import running_postgres
 
             with running_postgres(durable=True) as pg:
-                rows += run_backend("postgresql", pg.create_database(), texts, args, work)
+                rows += run_backend("postgresql", pg.create_database(), texts, args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"cores": cores, "concurrency": args.concurrency, "results": rows},
