@@ -16,9 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from triage.real_letters import default_dataset_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "data" / "train.csv"
-DATASET = Path(os.environ.get("TRIAGE_REAL_DATASET", ROOT.parent / "shared" / "datasets" / "gov-messages-2020"))
+DATASET = default_dataset_dir()
 
 #: The baseline's tokenizer lives in a module of its own so that the pickled pipeline refers to it by name
 #: (``jieba.lcut`` itself is a bound method of an object holding a lock, which cannot be pickled).

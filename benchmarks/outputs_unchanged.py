@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from triage.real_letters import default_dataset_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 DUMP = r"""
 import json, sys
@@ -51,7 +53,7 @@ def dump(tree: Path, dataset: Path, out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--against", default="368120b", help="git revision to compare with (default 368120b)")
-    p.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "datasets" / "gov-messages-2020")
+    p.add_argument("--dataset", type=Path, default=default_dataset_dir())
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

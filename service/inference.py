@@ -7,7 +7,6 @@ fighting over the GIL; more cores are used through ``triage serve --workers N``.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +14,6 @@ from triage import InputTextError, Prediction, Predictor
 
 from .rounds import RoundQueue
 
-log = logging.getLogger("service")
 #: Most texts classified in one call; a larger single request still runs whole.
 MAX_ROUND_TEXTS = 64
 

@@ -110,3 +110,21 @@ def test_a_model_swapped_in_while_it_loads_is_loaded_whole(trained_dir, tmp_path
     loaded = load_model(current)
     assert loaded.manifest["note"] == "the candidate"
     np.testing.assert_array_equal(loaded.heads.category.intercept, changed.heads.category.intercept)
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_saving_over_a_model_replaces_it_whole_and_leaves_nothing_behind(trained_dir, tmp_path, monkeypatch,
+                                                                         exchange):
+    import triage.artifacts as artifacts
+    from triage.artifacts import save
+
+    if not exchange:
+        monkeypatch.setattr(artifacts, "_exchange", lambda a, b: False)
+    target = tmp_path / "m"
+    shutil.copytree(trained_dir, target)
+    (target / "stale.txt").write_text("from the old model")
+    model = load_model(trained_dir)
+    save(model, target, {"note": "second"})
+    assert read_manifest(target)["note"] == "second" and not (target / "stale.txt").exists()
+    assert load_model(target).classify("东坝派出所的民警骂人").to_dict() == model.classify("东坝派出所的民警骂人").to_dict()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary or old directory left

@@ -7,6 +7,8 @@ that was hashed. Large arrays are memory-mapped read-only: a process touches onl
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import io
 import json
@@ -77,8 +79,8 @@ def save(model: Any, directory: str | Path, manifest: dict[str, Any]) -> Path:
     """Write ``model`` (anything with ``config()`` and ``arrays()``, i.e. a :class:`~triage.predictor.Predictor`)
     and its manifest into ``directory``; return the manifest path.
 
-    Everything is written into a new sibling directory, which then takes the place of ``directory`` by rename,
-    so a crash leaves the old model or the new one, never a mixture.
+    Everything is written into a new sibling directory, which then takes the place of ``directory``
+    (:func:`replace_dir`), so a crash leaves the old model or the new one, never a mixture.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -105,9 +107,11 @@ def save(model: Any, directory: str | Path, manifest: dict[str, Any]) -> Path:
         }
         _write(tmp / MANIFEST_FILE, _json_bytes(full))
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700: a service running as another user must read it
-        _replace_dir(tmp, directory)
+        old = replace_dir(tmp, directory)
+        if old is not None and old != tmp:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # after an exchange, tmp holds the replaced model
     return directory / MANIFEST_FILE
 
 
@@ -124,16 +128,55 @@ def _write(path: Path, data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put ``new`` where ``target`` is: two renames, the old directory removed after."""
-    old = None
-    if target.exists():
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def replace_dir(new: Path, target: Path) -> Path | None:
+    """Put the directory ``new`` where ``target`` is; return where ``target``'s old contents are now (``None`` when
+    there were none), for the caller to keep or remove.
+
+    Readers see the old directory or the new one, never a mixture: with ``renameat2(RENAME_EXCHANGE)`` (Linux) the
+    two swap in one step and ``target`` never stops existing; elsewhere it is missing between two renames.
+    """
+    if not target.exists():
+        os.replace(new, target)
+        old = None
+    elif _exchange(new, target):
+        old = new
+    else:
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
         os.rmdir(old)
         os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(new, target)
+        except OSError:
+            os.replace(old, target)
+            raise
+    _fsync_dir(target.parent)
+    return old
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where that is not
+    available, so the caller falls back to two renames."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:

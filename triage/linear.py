@@ -70,11 +70,12 @@ class LinearHead:
         proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
         return proba
 
-    def class_weights(self, weights: np.ndarray, j: int) -> np.ndarray:
-        """The weights pushing towards class ``j`` (a binary head's one column, negated for the first class)."""
+    def class_weights(self, weights: np.ndarray, j: int, rows: np.ndarray) -> np.ndarray:
+        """The weights of features ``rows`` pushing towards class ``j`` (a binary head's one column, negated for
+        the first class)."""
         if self.width == 1:
-            return weights[:, 0] if j == 1 else -weights[:, 0]
-        return weights[:, j]
+            return weights[rows, 0] if j == 1 else -weights[rows, 0]
+        return weights[rows, j]
 
     def config(self) -> dict[str, Any]:
         return {"classes": self.classes, "kind": self.kind}

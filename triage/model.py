@@ -11,7 +11,6 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .features import UnitHitFeatures
 from .linear import Heads
 from .pipeline import (
     DEFAULT_PARAMS,
@@ -132,7 +131,7 @@ class TriageModel(BaseEstimator):
             unit_weights = np.ascontiguousarray(w[n_text:])
         self.predictor_ = Predictor(
             segmenter=self.segmenter, registry=self.registry, categories=self.categories, words=words, chars=chars,
-            unit_hits=UnitHitFeatures(list(self.unit_features_.units_), float(self.unit_features_.weight)),
+            unit_hits=self.unit_features_.plain(),
             heads=Heads(category, unit, np.ascontiguousarray(np.hstack(weights)), unit_weights),
             thresholds=self.thresholds_, mention_precision=self.mention_precision_, params=params,
         )

@@ -115,13 +115,7 @@ class UnitFeatures(BaseEstimator, TransformerMixin):
 
     def fit(self, X, y=None):
         self.units_ = list(self.registry.ids)
-        self.index_ = {u: i for i, u in enumerate(self.units_)}
         return self
-
-    @property
-    def n_features_(self) -> int:
-        """Columns of the output: named, named first, and service words present, for each unit."""
-        return 3 * len(self.units_)
 
     def transform(self, X) -> sp.csr_matrix:
         return self.from_hits([(self.registry.mentions(t), self.registry.service_owners(t)) for t in X])

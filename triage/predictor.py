@@ -374,8 +374,7 @@ class Predictor:
             vals.append(v)
             at += block.n_cols
         cols, vals = np.concatenate(cols), np.concatenate(vals)
-        weights = self.heads.category.class_weights(self.heads.category_weights()[cols], cls_index)
-        contrib = vals * weights
+        contrib = vals * self.heads.category.class_weights(self.heads.category_weights(), cls_index, cols)
         order = np.argsort(-contrib)
         taken: list[tuple[int, int]] = []
         out = []

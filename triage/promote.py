@@ -20,8 +20,6 @@ settled, so it counts the same.
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import math
 import os
 import shutil
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .artifacts import replace_dir
 from .errors import DataError
 from .io import read_table
 
@@ -226,32 +225,6 @@ def default_sets(files: Sequence[str | Path] | None = None, real_labels: str | P
 
 
 # --- the swap ----------------------------------------------------------------------------------------------
-_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where that is not
-    available, so the caller falls back to two renames."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(a))
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def previous_dir(current: str | Path) -> Path:
     """Where the replaced model is kept for rollback: ``<current>.previous`` beside it."""
     current = Path(current)
@@ -282,16 +255,9 @@ def swap_in(candidate: str | Path, current: str | Path, *, expect_sha: str | Non
         if previous.exists():  # set aside, removed only after the swap
             older = Path(tempfile.mkdtemp(prefix=f".{previous.name}-", dir=current.parent))
             os.replace(previous, older / "model")
-        if _exchange(tmp, current):
-            os.replace(tmp, previous)  # tmp now holds the replaced model
-        else:
-            os.replace(current, previous)
-            try:
-                os.replace(tmp, current)
-            except OSError:
-                os.replace(previous, current)
-                raise
-        _fsync_dir(current.parent)
+        replaced = replace_dir(tmp, current)
+        if replaced is not None:
+            os.replace(replaced, previous)
     except BaseException:
         if older is not None and not previous.exists():
             os.replace(older / "model", previous)

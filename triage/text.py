@@ -124,13 +124,12 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     global _offset_calls
     _offset_calls += 1
     fast = _char_offsets(text) if _offset_calls > _OFFSET_TABLE_FROM else None
-    chars, offsets = fast if fast is not None else _char_offsets_loop(text)
-    flat = "".join(chars)
+    flat, offsets = fast if fast is not None else _char_offsets_loop(text)
     simplified = _T2S.convert(flat)
     if len(simplified) == len(flat):
         return simplified, offsets
     # A phrase conversion changed the length: convert character by character to keep the map exact.
-    return "".join(_T2S.convert(c) or c for c in chars), offsets
+    return "".join(_T2S.convert(c) or c for c in flat), offsets
 
 
 #: Calls of :func:`normalize_with_offsets` after which it builds and uses :func:`_char_table`.

@@ -34,7 +34,7 @@ class _Plain:
         return cached
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k not in ("_plain", "_indexes")}
+        return {k: v for k, v in self.__dict__.items() if k != "_plain"}
 
 
 class CharNgramTfidf(_Plain, BaseEstimator, TransformerMixin):
