@@ -193,6 +193,28 @@ def test_jobs_give_the_same_output(tmp_path, model):
     assert s.rows == 24
 
 
+def test_one_chunk_file_is_labelled_without_workers(tmp_path, model, monkeypatch):
+    import triage.batch as batch
+
+    started = []
+    monkeypatch.setattr(batch, "_run_pool", lambda *a: started.append(a) or (c for c in ()))
+    inp = write_input(frame(1), tmp_path / "in.csv")  # 6 rows: one chunk of 10
+    s = label_file(inp, tmp_path / "out.csv", model=model, chunksize=10, jobs=2)
+    assert s.rows == 6 and not started
+    label_file(inp, tmp_path / "two.csv", model=model, chunksize=5, jobs=2)  # two chunks: the pool starts
+    assert len(started) == 1
+
+
+def test_default_jobs_is_one_per_usable_core(tmp_path, model):
+    from triage.batch import usable_cores
+
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+    inp = write_input(frame(4), tmp_path / "in.csv")
+    label_file(inp, tmp_path / "one.csv", model=model, chunksize=5)
+    label_file(inp, tmp_path / "auto.csv", model=model, chunksize=5, jobs=None)
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "auto.csv").read_bytes()
+
+
 def test_dask_engine_on_a_local_cluster(tmp_path, model):
     distributed = pytest.importorskip("distributed")
     inp = write_input(frame(4), tmp_path / "in.jsonl")

@@ -11,6 +11,7 @@ import gc
 import logging
 import math
 import multiprocessing
+import os
 import pickle
 import sys
 import threading
@@ -19,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,7 @@ def label_file(
     text_cols: Sequence[str] = ("text",),
     id_col: str | None = None,
     chunksize: int = 2000,
-    jobs: int = 1,
+    jobs: int | None = 1,
     engine: str = "local",
     scheduler: Any = None,
     progress: bool = False,
@@ -190,8 +191,10 @@ def label_file(
         Column naming rows in the summary's list of failed rows.
     chunksize : int
         Rows read, classified and written at a time.
-    jobs : int
-        Worker processes (``local``) or LocalCluster workers (``dask`` without ``scheduler``).
+    jobs : int or None
+        Worker processes (``local``) or LocalCluster workers (``dask`` without ``scheduler``); ``None``: one per
+        usable core (:func:`usable_cores`). A file of one chunk is labelled in this process whatever ``jobs`` says:
+        starting workers would cost more than they save.
     engine : {"local", "dask"}
         ``dask`` runs :func:`label_frame` over a Dask DataFrame on a ``dask.distributed`` cluster.
     scheduler : str or distributed.Client, optional
@@ -211,6 +214,7 @@ def label_file(
         raise DataError("Name at least one text column with --text-col.")
     if engine not in ENGINES:
         raise DataError(f"Unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
+    jobs = usable_cores() if jobs is None else jobs
     if jobs < 1 or chunksize < 1:
         raise DataError(f"jobs and chunksize must be at least 1; got jobs={jobs}, chunksize={chunksize}.")
     out_format = file_format(output_path)
@@ -220,10 +224,10 @@ def label_file(
     chunks = _checked(reader, [*text_cols, *([id_col] if id_col else [])], columns)
     if engine == "dask":
         labelled = _run_dask(chunks, model, text_cols, jobs, scheduler)
-    elif jobs > 1:
-        labelled = _run_pool(chunks, model, text_cols, jobs)
     else:
-        labelled = (label_frame(model, c, text_cols) for c in chunks)
+        chunks, several = _peek_two(chunks) if jobs > 1 else (chunks, False)
+        labelled = (_run_pool(chunks, model, text_cols, jobs) if several
+                    else (label_frame(model, c, text_cols) for c in chunks))
     with atomic_output(output_path, [input_path]) as tmp, _Progress(reader, progress) as bar:
         writer = ChunkWriter(tmp, out_format, _arrow_types(reader))
         try:
@@ -242,6 +246,20 @@ def label_file(
     summary.unread_sheets = reader.other_sheets
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _peek_two(chunks: Iterator[pd.DataFrame]) -> tuple[Iterator[pd.DataFrame], bool]:
+    """``chunks`` unchanged (the first two read ahead), and whether it holds more than one."""
+    ahead = list(islice(chunks, 2))
+    return chain(ahead, chunks), len(ahead) == 2
 
 
 def _checked(reader: ChunkReader, required: Sequence[str], columns: list[str]) -> Iterator[pd.DataFrame]:

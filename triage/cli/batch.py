@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     p.add_argument("--text-col", default="text", help="text column(s), comma-separated to join them, e.g. title,text (default: text)")
     p.add_argument("--id-col", default=None, metavar="ID", help="column naming rows in the error list of the summary")
     add_model_arg(p)
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes (default: one per usable core; a one-chunk file runs in this process)")
     p.add_argument("--chunksize", type=int, default=2000, metavar="K", help="rows per chunk (default 2000)")
     p.add_argument("--engine", choices=ENGINES, default="local", help="local processes or a dask.distributed cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None, help="dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)")
