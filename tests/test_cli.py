@@ -74,7 +74,8 @@ def test_evaluate_cross_validation(tmp_path, tiny_csv, capsys):
 def test_info_and_missing_model(gbk_model, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", "--model", str(gbk_model)]) == 0
-    assert "sha256" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sha256" in out and "artifact: json+npy, " in out and "None" not in out
     assert main(["classify", "x", "--model", str(tmp_path / "none")]) == 1
     assert "triage train" in capsys.readouterr().err
 

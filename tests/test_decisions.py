@@ -229,6 +229,23 @@ def test_a_named_unit_the_classifier_never_saw_ranks_last(fresh):
     assert (unit, source) == ("police", "mention") and score == pytest.approx(0.3 / 0.8)
 
 
+def test_a_township_named_only_as_the_place_gives_way_to_unknown(fresh):
+    """Rule 4 of the guide: the town named as where a private dispute happened, nothing pointing to a unit."""
+    fresh._mention_override = 1.0
+    fresh.mention_precision_ = 0.9
+    p = _p(fresh, unknown=0.6, dongba=0.3)
+    assert fresh._unit(_named("dongba"), p) == (UNKNOWN, 0.6, "none")
+    # its own people acted: the township is the unit, as when the classifier agrees with the name
+    assert fresh._unit(_named("dongba"), p, actors=True) == ("dongba", 0.9, "mention")
+    # unknown must outweigh the township by the override ratio, like any other unit
+    fresh._mention_override = 3.0
+    unit, score, source = fresh._unit(_named("dongba"), p)
+    assert (unit, source) == ("dongba", "mention") and score == pytest.approx(0.3 / 0.9)
+    # a named department is not a place: the classifier's unknown does not outweigh it
+    fresh._mention_override = 1.0
+    assert fresh._unit(_named("police"), _p(fresh, unknown=0.6, police=0.3)) == ("police", 0.9, "mention")
+
+
 def test_the_service_wins_at_exactly_the_override_ratio(fresh):
     fresh._mention_override = 2.0
     assert fresh._unit(_named("dongba"), _p(fresh, power=0.5, dongba=0.25))[0] == "power"

@@ -23,6 +23,7 @@ def default_model():
     ("在县人民医院住院的医保报销材料交上去四个月了，窗口一直说在审核", "medins", "inferred"),
     # the township's own people acted: the township is the unit
     ("东坝镇的干部把我们村的低保名额给了自己亲戚", "dongba", "mention"),
+    ("城关镇的干部拆我家猪圈时把我妈推倒了", "chengguan", "mention"),
 ])
 def test_the_body_that_must_act_is_the_unit(default_model, text, unit, source):
     p = default_model.classify(text)
@@ -33,6 +34,9 @@ def test_the_body_that_must_act_is_the_unit(default_model, text, unit, source):
     "楼上邻居每天半夜拖椅子剁骨头，说了好几次也不听",
     "两家为宅基地边上一棵树吵了三年，谁也不让谁",
     "领导的车天天停在小区消防通道上，物业也不敢管",
+    # the town named only as where a private dispute happened
+    "我在城关东大街开了家小吃店，隔壁邻居装修把我家墙震裂了，找他赔偿一直拖着不理，怎么办？",
+    "城关老街一个朋友借了我三万块钱，写了借条，两年了就是不还，我该去哪里说理？",
 ])
 def test_no_body_and_no_owning_service_is_unknown(default_model, text):
     p = default_model.classify(text)

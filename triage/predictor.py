@@ -315,9 +315,11 @@ class Predictor:
         A named unit is evidence, not a verdict: when the classifier's best unit is another one (the service the
         letter is about) and outweighs the best named unit by ``mention_override``, that unit wins (``inferred``),
         unless the best named unit is a township and ``actors`` says its own people acted (:data:`TOWNSHIP_ACTORS`).
-        Otherwise the best named unit by ``p`` wins (``mention``), with the precision of the name rule in training
-        as its score when the classifier agrees, or its share of the two when it does not. With nothing named, the
-        classifier infers the unit, or ``unknown`` when it is unsure.
+        A township or village named only as the place gives way to ``unknown`` the same way (rule 6 of the guide:
+        the town where a private dispute happened is not the unit). Otherwise the best named unit by ``p`` wins
+        (``mention``), with the precision of the name rule in training as its score when the classifier agrees, or
+        its share of the two when it does not. With nothing named, the classifier infers the unit, or ``unknown``
+        when it is unsure.
         """
         mentioned = list(dict.fromkeys(m.unit for m in mentions))
         if p is None:
@@ -329,14 +331,16 @@ class Predictor:
             sub = [float(p[index[u]]) if u in index else 0.0 for u in mentioned]
             best = max(range(len(mentioned)), key=sub.__getitem__)
             unit, named_p = mentioned[best], sub[best]
-            if top == unit or top == UNKNOWN and len(mentioned) == 1:
+            township = self.registry[unit].type == "township"
+            place_only = township and not actors  # a township or village named, its own people not said to act
+            if top == unit or top == UNKNOWN and len(mentioned) == 1 and not place_only:
                 score = float(self.mention_precision_) if len(mentioned) == 1 else named_p / sum(sub)
                 return unit, score, "mention"
-            override = self._mention_override
-            township_acted = actors and self.registry[unit].type == "township"
-            if (not township_acted and top != UNKNOWN and top not in mentioned
-                    and top_p >= max(override * named_p, MIN_INFERRED_UNIT_SCORE)):
-                return top, top_p, "inferred"
+            if top not in mentioned and top_p >= max(self._mention_override * named_p, MIN_INFERRED_UNIT_SCORE):
+                if top == UNKNOWN and place_only:  # only the place was named, and nothing points to a unit
+                    return UNKNOWN, top_p, "none"
+                if top != UNKNOWN and not (township and actors):
+                    return top, top_p, "inferred"
             return unit, named_p / (named_p + top_p), "mention"  # top_p, the largest probability, is > 0
         if top == UNKNOWN:
             return UNKNOWN, top_p, "none"

@@ -6,8 +6,10 @@
   ``data/tools/generate.py``, marked ``origin=generated``) → ``data/train.csv``
 - ``data/dev/*.jsonl`` (hand-written, separate pass, never trained on) → ``data/dev.csv``
 - ``data/test/*.jsonl`` (hand-written by an independent writer at the end, scored once) → ``data/test.csv``
+- ``data/heldout/*.jsonl`` (a second held-out set by two more independent writers, written later) →
+  ``data/heldout.csv``
 
-Ids are stable: ``<part>-<line number>``. Texts that appear in dev are dropped from train, so the two never overlap.
+Ids are stable: ``<part>-<line number>``. Texts that appear in dev, test or heldout are dropped from train, so they never overlap.
 ``data/relabel/units.csv`` (``id, old_unit, unit, unit_source, settled``) records the unit labels changed after the
 letters were written (the rule "route to who must act"); each change is applied here, and a row whose ``old_unit``
 no longer matches its letter stops the build.
@@ -60,7 +62,8 @@ def write(rows: list[dict], path: Path) -> None:
 def main() -> None:
     dev = [r for p in sorted((DATA / "dev").glob("*.jsonl")) for r in read_part(p, "hand")]
     test = [r for p in sorted((DATA / "test").glob("*.jsonl")) for r in read_part(p, "hand")]
-    dev_texts = {r["text"] for r in dev + test}
+    heldout = [r for p in sorted((DATA / "heldout").glob("*.jsonl")) for r in read_part(p, "hand")]
+    dev_texts = {r["text"] for r in dev + test + heldout}
     train = [r for p in sorted((DATA / "parts").glob("*.jsonl")) for r in read_part(p, "hand")]
     gen = DATA / "generated.jsonl"
     if gen.exists():
@@ -70,13 +73,15 @@ def main() -> None:
         if r["text"] not in seen:
             seen.add(r["text"])
             kept.append(r)
-    print(f"dropped {len(train) - len(kept)} training rows duplicating dev/test or each other")
+    print(f"dropped {len(train) - len(kept)} training rows duplicating dev/test/heldout or each other")
     applied = apply_relabels(kept + dev + test, DATA / "relabel" / "units.csv")
     print(f"applied {applied} unit relabels")
     write(kept, DATA / "train.csv")
     write(dev, DATA / "dev.csv")
     if test:
         write(test, DATA / "test.csv")
+    if heldout:
+        write(heldout, DATA / "heldout.csv")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Print the corpus counts the data card reports (markdown), from data/train.csv, dev.csv and test.csv.
+"""Print the corpus counts the data card reports (markdown), from data/train.csv, dev.csv, test.csv and heldout.csv.
 
     python data/tools/datacard_stats.py
 """
@@ -31,7 +31,7 @@ def main() -> None:
     from check_part import PLAN_PHRASES as phrases
 
     splits = {}
-    for name in ("train", "dev", "test"):
+    for name in ("train", "dev", "test", "heldout"):
         p = DATA / f"{name}.csv"
         if p.exists():
             with open(p, encoding="utf-8") as f:

@@ -24,8 +24,14 @@ def run(args: argparse.Namespace) -> int:
     td, metrics = m.get("training_data", {}), m.get("metrics", {})
     print(f"model: {m.get('name')}  ({directory})")
     print(f"created: {m.get('created_at')}  git: {m.get('git_sha') or '-'}")
-    print(f"artifact: {m['artifact'].get('file')} sha256 {m['artifact'].get('sha256')}  {m['artifact'].get('bytes', 0):,} bytes")
+    art = m["artifact"]
+    what = art.get("file") or f"{art.get('format')}, {len(art.get('files', {}))} files"
+    print(f"artifact: {what}  sha256 {art.get('sha256')}  {art.get('bytes', 0):,} bytes")
     print(f"training data: {td.get('rows')} rows, sha256 {td.get('sha256')}  files {', '.join(td.get('files', []))}")
+    real = td.get("real_letters") or {}
+    if real:
+        left_out = f"; left out: {real['left_out']}" if real.get("left_out") else ""
+        print(f"  of them real letters: {real.get('rows', 0)} ({real.get('labels')}){left_out}")
     for head, labels in m.get("labels", {}).items():
         print(f"{head} labels ({len(labels)}): {' '.join(labels)}")
     for head in ("category", "unit"):
