@@ -119,6 +119,31 @@ def test_chinese_with_known_words_has_signal(model):
     assert "no_signal" not in model.classify(LETTER).review_reasons
 
 
+UNKNOWN_WORDS = "饕餮魑魅魍魉"  # Chinese, but no word of the tiny corpus
+
+
+def _known_words(model, text):
+    from triage.text import normalize
+
+    return int(model.features([normalize(text)])[0].row_lengths()[0])
+
+
+def test_chinese_without_a_known_word_has_no_signal(model):
+    assert _known_words(model, UNKNOWN_WORDS) == 0
+    p = model.classify(UNKNOWN_WORDS)
+    assert p.category == OTHER and p.review_reasons == ["no_signal"] and p.unit == UNKNOWN
+
+
+def test_one_known_word_is_signal_even_after_the_head(model):
+    word = "医保"
+    one = word + UNKNOWN_WORDS
+    assert _known_words(model, one) == 1
+    assert "no_signal" not in model.classify(one).review_reasons
+    late = UNKNOWN_WORDS * 8 + word  # 48 unknown characters, then the word: the head block (40) is empty
+    assert _known_words(model, late) == 1
+    assert "no_signal" not in model.classify(late).review_reasons
+
+
 # --- the work-style step ---------------------------------------------------------------------------------------
 def test_work_style_threshold_weighs_the_eight_together(fresh):
     labels = fresh.category_labels

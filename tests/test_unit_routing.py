@@ -47,3 +47,10 @@ def test_a_village_whose_cadres_handled_the_matter_stays_with_its_township(defau
     text = "光明村报上去的低保材料，从三月等到现在，村干部说在镇上，镇上说快了快了，快了半年了"
     p = default_model.classify(text)
     assert (p.unit, p.unit_source) == ("xiba", "mention")
+
+
+def test_a_service_word_no_training_letter_used_still_routes_through_the_registry(default_model):
+    word = "纳税申报"  # in tax's `covers`, in no training letter: only the registry's service feature knows it
+    assert word not in default_model.words.vocabulary, "the word is now learnt from letters; pick another"
+    p = default_model.classify(f"{word}的事情反映了很久，一直没有人处理")
+    assert (p.unit, p.unit_source) == ("tax", "inferred")
