@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _baseline import cores
 from _server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     texts = real_texts(args.requests)
     lengths = sorted(map(len, texts))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"cores: {cores} (of {os.cpu_count()})  concurrency {args.concurrency}  one server worker")
+    print(f"{cores()}; concurrency {args.concurrency}; one server worker")
     print(f"texts: {len(texts)} real letters, chars p50 {lengths[len(lengths) // 2]}, p90 "
           f"{lengths[int(len(lengths) * .9)]}, max {lengths[-1]}")
     print(f"{'db':<11} {'call':<37} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>6}")

@@ -15,19 +15,10 @@ import time
 
 import numpy as np
 import pandas as pd
+from real_letters_cv import corpus_and_fitter
 
-from triage import paths
 from triage.evaluate import cross_validate, work_style_scores
 from triage.pipeline import DEFAULT_PARAMS
-from triage.real_letters import LABELS_CSV
-from triage.registry import Registry
-from triage.train import (
-    build_segmenter,
-    load_categories,
-    load_training_data,
-    make_fitter,
-    with_real_letters,
-)
 
 
 def subsampled(fit, fraction: float, seed: int):
@@ -47,12 +38,7 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.25,0.5,1", help="shares of the real training letters to use")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the folds and the draws")
     args = parser.parse_args()
-    data, info = with_real_letters(load_training_data([paths.TRAIN_CSV]), LABELS_CSV, None)
-    if not data.real_rows:
-        raise SystemExit(f"no real letters: {info.get('left_out')}")
-    registry = Registry.from_csv(paths.UNITS_CSV)
-    fit = make_fitter(registry, build_segmenter(registry, [paths.USERDICT]), load_categories(), DEFAULT_PARAMS)
-    frame = data.frame
+    frame, fit = corpus_and_fitter(DEFAULT_PARAMS)
     real = np.flatnonzero(frame["origin"].eq("real").to_numpy())
     y = frame["category"].to_numpy()[real]
     print(f"real letters: {len(real)}; folds seed {args.seed}; each fold also trains on the whole corpus")

@@ -37,14 +37,17 @@ def parse_value(v: str):
         return v
 
 
-def run(params: dict, seed: int, folds: int, labels=LABELS_CSV) -> dict:
-    data = load_training_data([paths.TRAIN_CSV])
-    data, info = with_real_letters(data, labels, None)
+def corpus_and_fitter(params: dict, labels=LABELS_CSV):
+    """The bundled corpus joined with the real letters, and the fit function ``triage train`` uses for them."""
+    data, info = with_real_letters(load_training_data([paths.TRAIN_CSV]), labels, None)
     if not data.real_rows:
         raise SystemExit(f"no real letters: {info.get('left_out')}")
     registry = Registry.from_csv(paths.UNITS_CSV)
-    fit = make_fitter(registry, build_segmenter(registry, [paths.USERDICT]), load_categories(), params)
-    frame = data.frame
+    return data.frame, make_fitter(registry, build_segmenter(registry, [paths.USERDICT]), load_categories(), params)
+
+
+def run(params: dict, seed: int, folds: int, labels=LABELS_CSV) -> dict:
+    frame, fit = corpus_and_fitter(params, labels)
     t0 = time.perf_counter()
     cv = cross_validate(fit, frame, "text", "category", "unit", n_splits=folds, return_predictions=True,
                         groups=frame["group"].to_numpy(), random_state=seed)
