@@ -70,21 +70,23 @@ def store_engine_metadata():
     return metadata
 
 
-def test_database_at_another_revision_is_refused_with_the_upgrade_command(db_url):
-    open_store(db_url).close()
+def _execute_behind_the_store(db_url, statement):
+    """Run ``statement`` on the database directly, as another program or an old release would."""
     engine = store_engine.make_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(sql("UPDATE alembic_version SET version_num = '0000'"))
+        conn.execute(sql(statement))
     engine.dispose()
+
+
+def test_database_at_another_revision_is_refused_with_the_upgrade_command(db_url):
+    open_store(db_url).close()
+    _execute_behind_the_store(db_url, "UPDATE alembic_version SET version_num = '0000'")
     with pytest.raises(StoreError, match="triage db upgrade"):
         open_store(db_url)
 
 
 def test_a_foreign_letters_table_is_not_taken_over(db_url):
-    engine = store_engine.make_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(sql("CREATE TABLE letters (id INTEGER PRIMARY KEY, body TEXT)"))
-    engine.dispose()
+    _execute_behind_the_store(db_url, "CREATE TABLE letters (id INTEGER PRIMARY KEY, body TEXT)")
     with pytest.raises(StoreError, match="not made by triage"):
         open_store(db_url)
 
