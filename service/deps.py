@@ -15,7 +15,7 @@ from triage import Predictor
 
 from .config import Settings
 from .errors import forbidden, model_not_loaded, unauthorized
-from .inference import Classifier
+from .inference import Classifier, model_sha
 from .roles import CAN, LOCAL, Caller, parse_key
 from .schemas import ModelRef
 
@@ -38,7 +38,7 @@ async def get_classifier(request: Request) -> Classifier:
 
 def model_ref(model: Predictor) -> ModelRef:
     manifest = getattr(model, "manifest", None) or {}
-    return ModelRef(name=str(manifest.get("name", "?")), sha256=str(manifest.get("artifact", {}).get("sha256", ""))[:12])
+    return ModelRef(name=str(manifest.get("name", "?")), sha256=model_sha(model)[:12])
 
 
 _bearer = HTTPBearer(auto_error=False, description="one of the keys in TRIAGE_API_KEYS (only when it is set)")

@@ -7,12 +7,37 @@ fighting over the GIL; more cores are used through ``triage serve --workers N``.
 """
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import triage
 from triage import InputTextError, Prediction, Predictor
 
+from .config import Settings
 from .rounds import RoundQueue
+
+log = logging.getLogger("service")
+
+def load_model(settings: Settings, event: str = "model load") -> Predictor:
+    """The model ``settings`` name, with the service's review-threshold overrides applied. The loader's warnings
+    (e.g. a model trained with other library versions) go to the log, prefixed with ``event``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = triage.load_model(settings.model_dir)
+    for w in caught:
+        log.warning("%s: %s", event, w.message)
+    if settings.thresholds:
+        model.thresholds_ = {**model.thresholds_, **settings.thresholds}
+    return model
+
+
+def model_sha(model: Any) -> str:
+    """The sha256 of a loaded model's files, as its manifest gives it ('' without one)."""
+    return str((getattr(model, "manifest", None) or {}).get("artifact", {}).get("sha256", ""))
+
 
 #: Most texts classified in one call; a larger single request still runs whole.
 MAX_ROUND_TEXTS = 64

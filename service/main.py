@@ -12,7 +12,6 @@ import logging
 import re
 import secrets
 import time
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -26,12 +25,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import triage
-
 from . import desk, errors
 from .config import Settings, get_settings
 from .deps import require_api_key
-from .inference import Classifier
+from .inference import Classifier, load_model, model_sha
 from .routes import admin, classify, health, letters, meta, upload
 from .schemas import error_responses
 
@@ -60,21 +57,14 @@ def load_into(app: FastAPI, settings: Settings) -> None:
     app.state.model, app.state.model_error = None, None
     t0 = time.perf_counter()
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = triage.load_model(settings.model_dir)
-        for w in caught:
-            log.warning("model load: %s", w.message)
+        model = load_model(settings)
     except Exception as e:  # noqa: BLE001 - any failure must leave a running, honest service
         app.state.model_error = f"{type(e).__name__}: {e}"
         log.error("model not loaded from %s: %s", settings.model_dir or "default dir", app.state.model_error)
         return
-    if settings.thresholds:
-        model.thresholds_ = {**model.thresholds_, **settings.thresholds}
     app.state.model = model
-    m = model.manifest
-    log.info("model %s (sha256 %s) loaded in %.1fs; review thresholds %s", m.get("name"),
-             str(m.get("artifact", {}).get("sha256", ""))[:12], time.perf_counter() - t0, model.thresholds_)
+    log.info("model %s (sha256 %s) loaded in %.1fs; review thresholds %s", model.manifest.get("name"),
+             model_sha(model)[:12], time.perf_counter() - t0, model.thresholds_)
 
 
 @asynccontextmanager

@@ -12,39 +12,21 @@ import contextlib
 import logging
 import signal
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 
-import triage
-
 from .. import errors
-from ..config import Settings
 from ..deps import require_role
+from ..inference import load_model, model_sha
 from ..roles import Caller
 from ..schemas import error_responses
 from ..schemas_letters import ReloadOut
 
 log = logging.getLogger("service")
 router = APIRouter(prefix="/admin", tags=["admin"])
-
-
-def _load(settings: Settings):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = triage.load_model(settings.model_dir)
-    for w in caught:
-        log.warning("model reload: %s", w.message)
-    if settings.thresholds:
-        model.thresholds_ = {**model.thresholds_, **settings.thresholds}
-    return model
-
-
-def _sha(model: Any) -> str:
-    return str((getattr(model, "manifest", None) or {}).get("artifact", {}).get("sha256", ""))
 
 
 async def reload_model(app: FastAPI, by: str) -> dict[str, Any]:
@@ -55,9 +37,9 @@ async def reload_model(app: FastAPI, by: str) -> dict[str, Any]:
     async with lock:
         t0 = time.perf_counter()
         old = getattr(app.state, "model", None)
-        model = await anyio.to_thread.run_sync(_load, app.state.settings)
+        model = await anyio.to_thread.run_sync(load_model, app.state.settings, "model reload")
         app.state.model, app.state.model_error = model, None  # the swap: one assignment
-        out = {"previous_sha256": _sha(old), "sha256": _sha(model), "name": str(model.manifest.get("name", "?")),
+        out = {"previous_sha256": model_sha(old), "sha256": model_sha(model), "name": str(model.manifest.get("name", "?")),
                "seconds": round(time.perf_counter() - t0, 3)}
         log.info("model reloaded by %s: %s -> %s in %.1fs", by, out["previous_sha256"][:12], out["sha256"][:12],
                  out["seconds"])

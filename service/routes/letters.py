@@ -18,6 +18,7 @@ from triage.errors import InputTextError
 
 from .. import errors
 from ..deps import ClassifierDep, ModelDep, SettingsDep, require_role
+from ..inference import model_sha
 from ..intake import IntakeWriter
 from ..roles import Caller
 from ..schemas import ItemError, error_responses
@@ -70,10 +71,6 @@ Writer = Annotated[Caller, Depends(require_role("write"))]
 Admin = Annotated[Caller, Depends(require_role("admin"))]
 
 
-def _model_sha(model) -> str:
-    return str((getattr(model, "manifest", None) or {}).get("artifact", {}).get("sha256", ""))
-
-
 def _as_utc(t: dt.datetime, field: str) -> dt.datetime:
     """``t`` in UTC (naive: read as UTC); 422 for a date too far from today to be real."""
     try:
@@ -117,7 +114,7 @@ async def intake(body: LetterIn | LettersIn, request: Request, model: ModelDep, 
         raise _api_error(preds[0], items[0].text, settings.max_text_chars)
     metas = [{"text": items[k].text, "source": items[k].source, "received_at": received[k]} for k in good]
     writer = getattr(request.app.state, "intake_writer", None) or IntakeWriter()  # not started: writes alone
-    stored = await writer.add(store, metas, [preds[k] for k in good], _model_sha(model), caller.name) if good else []
+    stored = await writer.add(store, metas, [preds[k] for k in good], model_sha(model), caller.name) if good else []
     request.state.log = (f"letters={len(stored)} errors={len(items) - len(good)} ids={[s.id for s in stored][:10]} "
                          f"needs_review={sum(s.status == 'needs_review' for s in stored)}")
     if not isinstance(body, LettersIn):
