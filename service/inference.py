@@ -31,7 +31,7 @@ def load_model(settings: Settings, event: str = "model load") -> Predictor:
         log.warning("%s: %s", event, w.message)
     if settings.thresholds:
         model.thresholds_ = {**model.thresholds_, **settings.thresholds}
-    return model
+    return model.build_lookup_tables()  # before the first request, which would otherwise pay for them
 
 
 def model_sha(model: Any) -> str:

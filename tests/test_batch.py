@@ -185,10 +185,12 @@ def test_killed_run_leaves_no_output(tmp_path, trained_dir):
     assert not out.exists()
 
 
-def test_jobs_give_the_same_output(tmp_path, model):
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_jobs_give_the_same_output(tmp_path, model, jobs):
+    """Each chunk of 5 goes out in ``jobs`` slices (3 + 2, or 2 + 2 + 1) and comes back in order."""
     inp = write_input(frame(4), tmp_path / "in.csv")
     label_file(inp, tmp_path / "one.csv", model=model, chunksize=5)
-    s = label_file(inp, tmp_path / "two.csv", model=model, chunksize=5, jobs=2)
+    s = label_file(inp, tmp_path / "two.csv", model=model, chunksize=5, jobs=jobs)
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
     assert s.rows == 24
 

@@ -329,21 +329,30 @@ def _label_in_worker(texts: list[str], errors: list[str | None]) -> pd.DataFrame
 def _run_pool(chunks: Iterable[pd.DataFrame], model: Predictor, text_cols: list[str], jobs: int) -> Iterator[pd.DataFrame]:
     """Label chunks on ``jobs`` processes, yielding results in input order with at most ``2 * jobs`` in flight.
 
-    Workers get only the texts and send back only the result columns; the chunk itself stays here.
+    Workers get only the texts and send back only the result columns; the chunk itself stays here. Each chunk
+    goes out as ``jobs`` slices, so every worker starts on the first chunk and none is left alone on the last.
     """
     # fork shares the loaded model at no cost, but is unsafe in a threaded host (the web service): spawn there.
     ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn")
+    if ctx.get_start_method() == "fork":
+        model.build_lookup_tables()  # once, shared by the workers, instead of once in each
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(model,)) as pool:
-        pending: deque[tuple[pd.DataFrame, Future]] = deque()
+        pending: deque[tuple[pd.DataFrame, list[Future]]] = deque()
         for chunk in chunks:
             df, texts, errors = _prepare(chunk, text_cols)
-            pending.append((df, pool.submit(_label_in_worker, texts, errors)))
+            step = max(-(-len(texts) // jobs), 1)
+            pending.append((df, [pool.submit(_label_in_worker, texts[s : s + step], errors[s : s + step])
+                                 for s in range(0, max(len(texts), 1), step)]))
             if len(pending) >= 2 * jobs:
-                df, fut = pending.popleft()
-                yield _attach(df, fut.result())
+                yield _joined(*pending.popleft())
         while pending:
-            df, fut = pending.popleft()
-            yield _attach(df, fut.result())
+            yield _joined(*pending.popleft())
+
+
+def _joined(df: pd.DataFrame, slices: list[Future]) -> pd.DataFrame:
+    """The chunk with the result columns of its slices appended."""
+    parts = [f.result() for f in slices]
+    return _attach(df, parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True))
 
 
 # --- dask.distributed --------------------------------------------------------------------------------------

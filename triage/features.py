@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .kernels import compiled
 from .sparse import Csr, tfidf_rows
 
 _BITS = 21  # every Unicode code point fits in 21 bits, so up to 3 characters pack into one int64
@@ -44,6 +45,14 @@ def all_grams(cp: np.ndarray, doc: np.ndarray, n: int) -> tuple[np.ndarray, np.n
     return keys, doc[: len(doc) - n + 1], doc[: len(doc) - n + 1] != doc[n - 1 :]
 
 
+def pack(gram: str) -> int:
+    """The characters of ``gram`` (at most 3) packed into one int, as :func:`all_grams` packs n-grams."""
+    key = 0
+    for ch in gram:
+        key = (key << _BITS) | ord(ch)
+    return key
+
+
 def gram_text(key: int, n: int) -> str:
     """The n characters packed in ``key``."""
     return "".join(chr((key >> (_BITS * (n - 1 - k))) & _MASK) for k in range(n))
@@ -60,6 +69,7 @@ class VocabIndex:
         self.vocab = vocab
         self.n = n
         self._table: tuple[np.ndarray, ...] | None = None
+        self._hash: tuple[np.ndarray, np.ndarray, int] | None = None
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
         if not len(self.vocab) or self._table is None and len(keys) < _HASH_FROM:
@@ -80,7 +90,14 @@ class VocabIndex:
             table = np.full(sys.maxunicode + 1, -1, dtype=np.int32)
             table[self.vocab] = np.arange(len(self.vocab))
             return (table,)
-        bits = max(int(np.ceil(np.log2(len(self.vocab)))) + 3, 10)  # load factor at most 1/8
+        return self.hash_table()
+
+    def hash_table(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The vocabulary as an open-addressing table: key slots (-1 where empty), each key's position, and
+        log2 of the size (load factor at most 1/8; Fibonacci hashing, linear probing). Built once."""
+        if self._hash is not None:
+            return self._hash
+        bits = max(int(np.ceil(np.log2(max(len(self.vocab), 1)))) + 3, 10)
         size = 1 << bits
         keys = np.full(size, -1, dtype=np.int64)
         values = np.full(size, -1, dtype=np.int32)
@@ -97,7 +114,8 @@ class VocabIndex:
             placed[won] = True
             pending = pending[~placed[pending]]
             slot[pending] = (slot[pending] + 1) & (size - 1)
-        return keys, values, np.int64(bits)
+        self._hash = (keys, values, bits)
+        return self._hash
 
     @staticmethod
     def _slots(keys: np.ndarray, bits: int) -> np.ndarray:
@@ -152,6 +170,9 @@ class CharFeatures:
     def transform(self, texts: Sequence[str]) -> Csr:
         if self.lowercase:
             texts = [t.lower() for t in texts]
+        if compiled is not None and (self.tables_built or sum(map(len, texts)) >= _HASH_FROM):
+            r, c = self._grams_compiled(texts if isinstance(texts, list) else list(texts))
+            return tfidf_rows(r, c, (len(texts), self.n_features), self.idf, self.sublinear_tf)
         cp, doc = code_points(texts)
         rows, cols = [], []
         for n, index, offset in zip(self.ns, self._indexes, self.offsets):
@@ -165,6 +186,24 @@ class CharFeatures:
         r = np.concatenate(rows) if rows else np.empty(0, np.int64)
         c = np.concatenate(cols) if cols else np.empty(0, np.int64)
         return tfidf_rows(r, c, (len(texts), self.n_features), self.idf, self.sublinear_tf)
+
+    @property
+    def tables_built(self) -> bool:
+        """Whether the C kernel's look-up tables exist (built by the first large batch, or :meth:`build_tables`)."""
+        return all(index._hash is not None for index in self._indexes)
+
+    def build_tables(self) -> None:
+        """Build the vocabularies' hash tables now (tens of MB, a twentieth of a second) rather than on first use."""
+        for index in self._indexes:
+            index.hash_table()
+
+    def _grams_compiled(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(row, column)`` of every known n-gram occurrence, found by the C kernel in the vocabularies' tables."""
+        room = sum(map(len, texts)) * len(self.ns)
+        rows, cols = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64)
+        tables = tuple((*index.hash_table(), offset) for index, offset in zip(self._indexes, self.offsets))
+        found = compiled.char_grams(texts, self.ngram_range[0], tables, rows, cols)
+        return rows[:found], cols[:found]
 
     def feature_name(self, column: int) -> str:
         k = int(np.searchsorted(self.offsets, column, side="right")) - 1
@@ -187,6 +226,10 @@ class CharFeatures:
 
 
 # --- words -------------------------------------------------------------------------------------------------
+#: Texts segmented before their tokens are looked up (see :meth:`WordFeatures.transform`).
+_SEGMENT_AT_ONCE = 256
+_EMPTY = np.empty(0, dtype=np.int64)
+
 @dataclass
 class WordFeatures:
     """Word-unigram TF-IDF of a whole text and, when ``head_chars`` is set, of its first characters.
@@ -204,6 +247,7 @@ class WordFeatures:
 
     def __post_init__(self) -> None:
         self.vocabulary = {w: i for i, w in enumerate(self.words)}
+        self._short: tuple[np.ndarray, np.ndarray, int] | None = None
 
     @property
     def n_features(self) -> int:
@@ -213,15 +257,43 @@ class WordFeatures:
         return [self.tokenizer(t.lower() if self.lowercase else t) for t in texts]
 
     def transform(self, texts: Sequence[str]) -> list[Csr]:
-        """The whole-text block, then the head block (when there is one)."""
+        """The whole-text block, then the head block (when there is one).
+
+        Texts are segmented a few hundred at a time, their tokens turned into ids at once: the token strings of
+        a whole chunk would fill tens of MB, leave the CPU cache before being looked up, and make the allocator
+        return and fault in that memory again for every chunk.
+        """
         n, v = len(texts), len(self.words)
-        (br, bc), (hr, hc) = token_ids(self.tokens(texts), self.vocabulary, self.head_chars)
+        if self._short is None and compiled is not None and sum(map(len, texts)) >= _HASH_FROM:
+            self.build_tables()
+        (br, bc), (hr, hc) = _stacked([
+            token_ids(self.tokens(texts[s : s + _SEGMENT_AT_ONCE]), self.vocabulary, self.head_chars, self._short,
+                      first_row=s)
+            for s in range(0, n, _SEGMENT_AT_ONCE)
+        ])
         keep = bc >= 0
         blocks = [tfidf_rows(br[keep], bc[keep], (n, v), self.idf, self.sublinear_tf)]
         if self.head_chars:
             keep = hc >= 0
             blocks.append(tfidf_rows(hr[keep], hc[keep], (n, v), self.head_idf, self.sublinear_tf))
         return blocks
+
+    def build_tables(self) -> None:
+        """Build the C kernel's table of short words now rather than on the first large batch (a few MB)."""
+        self.short_word_table()
+
+    def short_word_table(self) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """The words of 1 to 3 characters (not starting with NUL) as a packed-key table for the C kernel, which
+        then finds short tokens without hashing them; built once. ``None`` without the kernel."""
+        if self._short is None and compiled is not None:
+            short = [(w, i) for i, w in enumerate(self.words) if 1 <= len(w) <= 3 and w[0] != "\0"]
+            keys = np.array([pack(w) for w, _ in short], dtype=np.int64)
+            order = np.argsort(keys)
+            table_keys, positions, bits = VocabIndex(keys[order], 0).hash_table()
+            columns = np.array([i for _, i in short], dtype=np.int32)[order]
+            values = np.where(positions >= 0, columns[np.maximum(positions, 0)], -1).astype(np.int32)
+            self._short = (table_keys, values, bits)
+        return self._short
 
     def config(self) -> dict[str, Any]:
         return {"words": self.words, "head_chars": self.head_chars, "sublinear_tf": self.sublinear_tf,
@@ -236,22 +308,42 @@ class WordFeatures:
                    config["head_chars"], bool(config["sublinear_tf"]), bool(config["lowercase"]))
 
 
-def token_ids(docs: list[list[str]], vocab: dict[str, int], head_chars: int | None):
-    """Token ids of every text (given as its tokens) and of its head, as ``(rows, cols)`` arrays; an unknown
-    token has id -1. A token is in the head when the text before it is shorter than ``head_chars``."""
-    counts = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-    flat = list(chain.from_iterable(docs))
-    cols = np.fromiter(map(vocab.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-    rows = np.repeat(np.arange(len(docs), dtype=np.int64), counts)
+def token_ids(docs: list[list[str]], vocab: dict[str, int], head_chars: int | None,
+              short_words: tuple[np.ndarray, np.ndarray, int] | None = None, first_row: int = 0):
+    """Token ids of every text (given as its tokens) and of its head, as ``(rows, cols)`` arrays (rows numbered
+    from ``first_row``); an unknown token has id -1. A token is in the head when the text before it is shorter
+    than ``head_chars``.
+
+    ``short_words`` (:meth:`WordFeatures.short_word_table`) lets the C kernel do the work.
+    """
+    if compiled is not None and short_words is not None:
+        counts, k = np.empty(len(docs), dtype=np.int64), np.empty(len(docs), dtype=np.int64)
+        cols = np.empty(sum(map(len, docs)), dtype=np.int64)
+        compiled.token_ids(docs if isinstance(docs, list) else list(docs), vocab, short_words, head_chars or 0, cols,
+                           counts, k)
+    else:
+        counts = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        flat = list(chain.from_iterable(docs))
+        cols = np.fromiter(map(vocab.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        if head_chars:
+            h = head_chars
+            k = np.fromiter((bisect_left(list(accumulate(map(len, islice(t, h)))), h) + 1 for t in docs),
+                            dtype=np.int64, count=len(docs))
+            k = np.minimum(k, counts)
+    rows = np.repeat(np.arange(first_row, first_row + len(docs), dtype=np.int64), counts)
     if not head_chars:
         return (rows, cols), (rows[:0], cols[:0])
-    h = head_chars
-    k = np.fromiter((bisect_left(list(accumulate(map(len, islice(t, h)))), h) + 1 for t in docs),
-                    dtype=np.int64, count=len(docs))
-    k = np.minimum(k, counts)
     first = np.cumsum(counts) - counts
     idx = np.repeat(first - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
     return (rows, cols), (rows[idx], cols[idx])
+
+
+def _stacked(parts: list) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The :func:`token_ids` of consecutive slices of texts as those of all of them."""
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(tuple(np.concatenate([p[block][k] for p in parts]) if parts else _EMPTY for k in (0, 1))
+                 for block in (0, 1))
 
 
 # --- registry evidence -------------------------------------------------------------------------------------

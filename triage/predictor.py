@@ -127,6 +127,15 @@ class Predictor:
     def n_text_features(self) -> int:
         return len(self.heads.text_weights)
 
+    def build_lookup_tables(self) -> Predictor:
+        """Build now the look-up tables the compiled kernels use (:mod:`triage.kernels`; about 40 MB and a tenth of
+        a second), which the first large batch would otherwise build. Servers and batch runs call it at start;
+        a one-letter ``classify`` does without (small inputs are looked up without them). Returns ``self``."""
+        self.words.build_tables()
+        if self.chars is not None:
+            self.chars.build_tables()
+        return self
+
     # -- inference ---------------------------------------------------------------------------------------
     def classify(self, text: str, *, top_k: int = 3, evidence: bool = True) -> Prediction:
         """Classify one complaint. Raises :class:`InputTextError` for unusable text."""

@@ -1,14 +1,19 @@
-"""Sparse rows in NumPy alone: the few operations inference needs, without importing SciPy.
+"""Sparse rows without SciPy: the few operations inference needs.
 
 A :class:`Csr` holds rows in SciPy's CSR layout (``data``, ``indices``, ``indptr``), so training code wraps one
 in ``scipy.sparse.csr_matrix`` at no cost (:meth:`Csr.to_scipy`) and inference multiplies it by dense weights
 (:meth:`Csr.dot`).
+
+The two inner loops, TF-IDF rows and the product, run in C when the extension was built (:mod:`triage.kernels`)
+and in NumPy otherwise; both give the same arrays (``tests/test_kernels.py``).
 """
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from .kernels import compiled
 
 #: Non-zeros multiplied at a time by :meth:`Csr.dot`: its scratch array (this many weight rows) stays in cache.
 _DOT_CHUNK = 4096
@@ -40,11 +45,16 @@ class Csr(NamedTuple):
         return self.indices[s:e], self.data[s:e]
 
     def dot(self, weights: np.ndarray) -> np.ndarray:
-        """``self @ weights`` for a dense ``(n_cols, k)`` array, as a dense ``(n_rows, k)`` array.
+        """``self @ weights`` for a dense ``(n_cols, k)`` array, as a dense ``(n_rows, k)`` array."""
+        if compiled is None or weights.ndim != 2 or weights.shape[0] != self.n_cols or not weights.shape[1]:
+            return self._dot_numpy(weights)
+        out = np.zeros((self.n_rows, weights.shape[1]))
+        compiled.csr_dot(_f64(self.data), _i64(self.indices), _i64(self.indptr), _f64(weights), weights.shape[1], out)
+        return out
 
-        The weight rows of a few thousand non-zeros at a time are gathered into one reused buffer (small enough
-        to stay in the CPU cache), scaled, and summed per row.
-        """
+    def _dot_numpy(self, weights: np.ndarray) -> np.ndarray:
+        """:meth:`dot` in NumPy: the weight rows of a few thousand non-zeros at a time are gathered into one
+        reused buffer (small enough to stay in the CPU cache), scaled, and summed per row."""
         out = np.zeros((self.n_rows, weights.shape[1]))
         nnz = len(self.data)
         if not nnz:
@@ -69,11 +79,20 @@ class Csr(NamedTuple):
 
 
 def tfidf_rows(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], idf: np.ndarray, sublinear: bool) -> Csr:
-    """L2-normalised TF-IDF rows from one ``(row, col)`` pair per occurrence.
+    """L2-normalised TF-IDF rows from one ``(row, col)`` pair per occurrence (sorted columns, no duplicates)."""
+    if compiled is None:
+        return _tfidf_rows_numpy(rows, cols, shape, idf, sublinear)
+    n_rows, n_cols = shape
+    data, indices = np.empty(len(rows)), np.empty(len(rows), dtype=np.int64)
+    indptr = np.empty(n_rows + 1, dtype=np.int64)
+    nnz = compiled.tfidf(_i64(rows), _i64(cols), n_rows, n_cols, _f64(idf), bool(sublinear), data, indices, indptr)
+    return Csr(data[:nnz], indices[:nnz], indptr, n_cols)
 
-    Occurrences are counted with one vectorised sort of ``row * n_cols + col`` keys; the result has sorted
-    column indices and no duplicates.
-    """
+
+def _tfidf_rows_numpy(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], idf: np.ndarray,
+                      sublinear: bool) -> Csr:
+    """:func:`tfidf_rows` in NumPy: occurrences are counted with one vectorised sort of ``row * n_cols + col``
+    keys."""
     n_rows, n_cols = shape
     keys = np.sort(rows * n_cols + cols, kind="stable")  # runs of ascending rows: far faster than quicksort
     first = np.empty(len(keys), dtype=bool)
@@ -89,3 +108,11 @@ def tfidf_rows(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], idf: 
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
     return Csr(data, c, indptr, n_cols)
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _i64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64)

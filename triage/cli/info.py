@@ -5,6 +5,7 @@ import argparse
 
 from .. import paths
 from ..artifacts import read_manifest
+from ..kernels import KERNELS
 from ._common import add_model_arg, print_json
 
 
@@ -40,4 +41,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{head}: {metrics['cv']['folds']}-fold CV accuracy {cv['accuracy']}, macro-F1 {cv['macro_f1']}")
     print(f"review thresholds: {m.get('thresholds')}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+    slow = "" if KERNELS == "C" else " (triage._kernels not built: reinstall with a C compiler for full speed)"
+    print(f"inner loops: {KERNELS}{slow}")
     return 0

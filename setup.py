@@ -1,0 +1,9 @@
+"""Builds the optional C kernels of inference (``triage/_kernels.c``); everything else is in pyproject.toml.
+
+``optional=True``: on a machine without a C compiler the install still succeeds and :mod:`triage.sparse` runs
+the same computations in NumPy, more slowly (``triage info`` says which is in use).
+"""
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("triage._kernels", ["triage/_kernels.c"], optional=True,
+                             extra_compile_args=["-O3", "-ffp-contract=off"])])

@@ -1,0 +1,23 @@
+"""The compiled inner loops of inference, when there are any.
+
+``pip install`` builds ``triage._kernels`` from ``_kernels.c`` (see ``setup.py``); on a machine without a C
+compiler the install still succeeds and :mod:`triage.sparse` and :mod:`triage.features` run the same
+computations in NumPy and Python, more slowly. ``TRIAGE_KERNELS=numpy`` chooses that path on purpose (to compare
+the two, or to rule the extension out).
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+compiled: ModuleType | None
+if os.environ.get("TRIAGE_KERNELS", "").lower() == "numpy":
+    compiled = None
+else:
+    try:
+        from . import _kernels as compiled
+    except ImportError:  # installed without a C compiler
+        compiled = None
+
+#: Which implementation runs the inner loops: ``"C"`` or ``"NumPy"``.
+KERNELS = "NumPy" if compiled is None else "C"
