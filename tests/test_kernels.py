@@ -48,8 +48,11 @@ pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 300)), max_size=400
 
 
 @settings(max_examples=200, deadline=None)
-@given(pairs=pairs, sublinear=st.booleans())
-def test_tfidf_equals_numpy(pairs, sublinear):
+@given(pairs=pairs, sublinear=st.booleans(), rows_in_order=st.booleans())
+def test_tfidf_equals_numpy(pairs, sublinear, rows_in_order):
+    """Rows in any order (grouped by the kernel) or already in order (as the feature extractors give them)."""
+    if rows_in_order:
+        pairs = sorted(pairs, key=lambda p: p[0])
     rows = np.array([r for r, _ in pairs], dtype=np.int64)
     cols = np.array([c for _, c in pairs], dtype=np.int64)
     idf = np.random.default_rng(len(pairs)).uniform(1.0, 5.0, 301)
@@ -191,6 +194,23 @@ def test_char_grams_equal_numpy(texts, ngrams):
     vocab = [np.unique(features.all_grams(*features.code_points([seen]), n)[0]) for n in range(lo, hi + 1)]
     chars_ = features.CharFeatures(ngrams, vocab, np.linspace(1, 2, sum(map(len, vocab))))
     _same_rows(chars_.transform(texts), _numpy_paths(lambda: chars_.transform(texts)))
+
+
+@pytest.mark.parametrize("size", [0, 1, 5000])
+def test_tables_filled_in_c_find_what_numpy_filled_ones_find(size):
+    rng = np.random.default_rng(size)
+    vocab = np.unique(rng.integers(0, 1 << 42, size))
+    probe = np.concatenate([vocab, rng.integers(0, 1 << 42, 3000)])
+    found = []
+    for fill in ("C", "NumPy"):
+        index = features.VocabIndex(vocab, 2)
+        if fill == "NumPy":
+            index._hash = None
+            _numpy_paths(index.hash_table)
+        index._table = index.hash_table()
+        found.append(index._hashed(probe))
+    np.testing.assert_array_equal(found[0], found[1])
+    np.testing.assert_array_equal(found[0][: len(vocab)], np.arange(len(vocab)))
 
 
 def test_char_grams_of_texts_exactly_n_long():

@@ -124,25 +124,32 @@ tfidf(PyObject *self, PyObject *args)
     for (int tf = 1; tf < LOG_TABLE; tf++)
         sublinear_tf[tf] = log((double)tf) + 1.0;
     Py_BEGIN_ALLOW_THREADS
-    /* group the columns by row, keeping their order (a counting sort on the row) */
+    /* group the columns by row, keeping their order (a counting sort on the row; nothing to move when the rows
+     * already come in order, as the feature extractors give them) */
+    int in_order = 1;
     for (Py_ssize_t p = 0; p < nnz; p++) {
         if (rows[p] < 0 || rows[p] >= n_rows || cols[p] < 0 || cols[p] >= n_cols) { bad = 1; break; }
         start[rows[p] + 1]++;
+        if (p && rows[p] < rows[p - 1])
+            in_order = 0;
     }
+    const int64_t *by_row = in_order ? cols : grouped;
     if (!bad) {
         for (Py_ssize_t r = 0; r < n_rows; r++)
             start[r + 1] += start[r];
-        /* indptr doubles as each row's fill cursor, then is rewritten with the output's row starts */
-        for (Py_ssize_t r = 0; r <= n_rows; r++)
-            indptr[r] = start[r];
-        for (Py_ssize_t p = 0; p < nnz; p++)
-            grouped[indptr[rows[p]]++] = cols[p];
+        if (!in_order) {
+            /* indptr serves as each row's fill cursor here, and is rewritten below with the output's row starts */
+            for (Py_ssize_t r = 0; r <= n_rows; r++)
+                indptr[r] = start[r];
+            for (Py_ssize_t p = 0; p < nnz; p++)
+                grouped[indptr[rows[p]]++] = cols[p];
+        }
         indptr[0] = 0;
         for (Py_ssize_t r = 0; r < n_rows; r++) {
             int64_t *row_start = indices + out;
             Py_ssize_t unique = 0;
             for (int64_t p = start[r]; p < start[r + 1]; p++) {
-                int64_t c = grouped[p];
+                int64_t c = by_row[p];
                 if (count[c]++ == 0)
                     row_start[unique++] = c;
             }
@@ -295,6 +302,56 @@ lookup(const Table *t, int64_t key)
             return -1;
         slot = (slot + 1) & mask;
     }
+}
+
+PyDoc_STRVAR(fill_table_doc,
+"fill_table(vocab, keys, values, bits)\n\n"
+"Insert the distinct non-negative int64 keys of vocab into the empty open-addressing table (keys all -1, values\n"
+"int32, 2**bits slots, fewer keys than slots): each key's position in vocab becomes its value.");
+
+static PyObject *
+fill_table(PyObject *self, PyObject *args)
+{
+    PyObject *o_vocab, *o_keys, *o_values;
+    int bits;
+    if (!PyArg_ParseTuple(args, "OOOi", &o_vocab, &o_keys, &o_values, &bits))
+        return NULL;
+    Py_buffer vocab;
+    if (get_buffer(o_vocab, &vocab, "vocab", "lq", 0) < 0)
+        return NULL;
+    Table t = {.bits = bits};
+    int held = 0;
+    PyObject *result = NULL;
+    if (get_buffer(o_keys, &t.keys, "keys", "lq", 1) < 0) goto done;
+    held = 1;
+    if (PyObject_GetBuffer(o_values, &t.values, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) goto done;
+    held = 2;
+    Py_ssize_t n = vocab.len / 8;
+    if (t.values.itemsize != 4 || t.values.len != t.keys.len / 2 || bits < 1 || bits > 40
+        || (Py_ssize_t)1 << bits != t.keys.len / 8 || n >= t.keys.len / 8) {
+        PyErr_SetString(PyExc_ValueError, "fill_table: the table's keys, values (int32) and size do not match");
+        goto done;
+    }
+    const int64_t *v = vocab.buf;
+    int64_t *keys = t.keys.buf;
+    int32_t *values = t.values.buf;
+    uint64_t mask = ((uint64_t)1 << bits) - 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (v[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "fill_table: keys must be non-negative");
+            goto done;
+        }
+        uint64_t slot = ((uint64_t)v[i] * HASH_MULT) >> (64 - bits);
+        while (keys[slot] != -1 && keys[slot] != v[i])
+            slot = (slot + 1) & mask;
+        keys[slot] = v[i];
+        values[slot] = (int32_t)i;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&vocab);
+    release_table(&t, held);
+    return result;
 }
 
 PyDoc_STRVAR(token_ids_doc,
@@ -468,6 +525,7 @@ done:
 static PyMethodDef methods[] = {
     {"char_grams", char_grams, METH_VARARGS, char_grams_doc},
     {"token_ids", token_ids, METH_VARARGS, token_ids_doc},
+    {"fill_table", fill_table, METH_VARARGS, fill_table_doc},
     {"tfidf", tfidf, METH_VARARGS, tfidf_doc},
     {"csr_dot", csr_dot, METH_VARARGS, csr_dot_doc},
     {NULL, NULL, 0, NULL},

@@ -45,14 +45,6 @@ def all_grams(cp: np.ndarray, doc: np.ndarray, n: int) -> tuple[np.ndarray, np.n
     return keys, doc[: len(doc) - n + 1], doc[: len(doc) - n + 1] != doc[n - 1 :]
 
 
-def pack(gram: str) -> int:
-    """The characters of ``gram`` (at most 3) packed into one int, as :func:`all_grams` packs n-grams."""
-    key = 0
-    for ch in gram:
-        key = (key << _BITS) | ord(ch)
-    return key
-
-
 def gram_text(key: int, n: int) -> str:
     """The n characters packed in ``key``."""
     return "".join(chr((key >> (_BITS * (n - 1 - k))) & _MASK) for k in range(n))
@@ -101,9 +93,19 @@ class VocabIndex:
         size = 1 << bits
         keys = np.full(size, -1, dtype=np.int64)
         values = np.full(size, -1, dtype=np.int32)
+        if compiled is not None:
+            compiled.fill_table(np.ascontiguousarray(self.vocab, dtype=np.int64), keys, values, bits)
+        else:
+            self._fill(keys, values, bits)
+        self._hash = (keys, values, bits)
+        return self._hash
+
+    def _fill(self, keys: np.ndarray, values: np.ndarray, bits: int) -> None:
+        """Insert the vocabulary into the empty table in NumPy, a whole wave of keys at a time."""
+        size = len(keys)
         slot = self._slots(self.vocab, bits)
         pending = np.arange(len(self.vocab))
-        while len(pending):  # linear probing, inserted a whole wave at a time
+        while len(pending):
             s = slot[pending]
             free = keys[s] == -1
             cand, s = pending[free], s[free]
@@ -114,8 +116,6 @@ class VocabIndex:
             placed[won] = True
             pending = pending[~placed[pending]]
             slot[pending] = (slot[pending] + 1) & (size - 1)
-        self._hash = (keys, values, bits)
-        return self._hash
 
     @staticmethod
     def _slots(keys: np.ndarray, bits: int) -> np.ndarray:
@@ -286,11 +286,18 @@ class WordFeatures:
         """The words of 1 to 3 characters (not starting with NUL) as a packed-key table for the C kernel, which
         then finds short tokens without hashing them; built once. ``None`` without the kernel."""
         if self._short is None and compiled is not None:
-            short = [(w, i) for i, w in enumerate(self.words) if 1 <= len(w) <= 3 and w[0] != "\0"]
-            keys = np.array([pack(w) for w, _ in short], dtype=np.int64)
+            lengths = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+            cp, _ = code_points(self.words)
+            first = np.cumsum(lengths) - lengths
+            columns = np.flatnonzero((lengths >= 1) & (lengths <= 3))
+            columns = columns[cp[first[columns]] != 0]
+            keys = np.zeros(len(columns), dtype=np.int64)
+            for k in range(3):  # up to three code points in one key, as all_grams() packs them
+                more = lengths[columns] > k
+                keys[more] = (keys[more] << _BITS) | cp[first[columns[more]] + k]
             order = np.argsort(keys)
             table_keys, positions, bits = VocabIndex(keys[order], 0).hash_table()
-            columns = np.array([i for _, i in short], dtype=np.int32)[order]
+            columns = columns.astype(np.int32)[order]
             values = np.where(positions >= 0, columns[np.maximum(positions, 0)], -1).astype(np.int32)
             self._short = (table_keys, values, bits)
         return self._short
