@@ -31,6 +31,29 @@ get_buffer(PyObject *obj, Py_buffer *view, const char *name, const char *kinds, 
     return 0;
 }
 
+/* The buffers of several arguments, as get_buffer takes them; *got counts those obtained (release them all). */
+typedef struct {
+    PyObject *obj;
+    const char *name, *kinds;
+    int writable;
+} BufferSpec;
+
+static int
+get_buffers(const BufferSpec *specs, int n, Py_buffer *views, int *got)
+{
+    for (*got = 0; *got < n; (*got)++)
+        if (get_buffer(specs[*got].obj, &views[*got], specs[*got].name, specs[*got].kinds, specs[*got].writable) < 0)
+            return -1;
+    return 0;
+}
+
+static void
+release_buffers(Py_buffer *views, int got)
+{
+    for (int i = 0; i < got; i++)
+        PyBuffer_Release(&views[i]);
+}
+
 /* Sort `n` non-negative int64 below 2**bits in place, ascending, with `tmp` (room for n) as scratch: insertion
  * sort for short runs, else a least-significant-digit radix sort on 8-bit digits (a row has a few hundred columns,
  * where this is several times faster than a comparison sort). */
@@ -91,12 +114,9 @@ tfidf(PyObject *self, PyObject *args)
     Py_buffer b[6];
     int got = 0;
     PyObject *result = NULL;
-    if (get_buffer(o_rows, &b[0], "rows", "lq", 0) < 0) goto done; got++;
-    if (get_buffer(o_cols, &b[1], "cols", "lq", 0) < 0) goto done; got++;
-    if (get_buffer(o_idf, &b[2], "idf", "d", 0) < 0) goto done; got++;
-    if (get_buffer(o_data, &b[3], "data", "d", 1) < 0) goto done; got++;
-    if (get_buffer(o_indices, &b[4], "indices", "lq", 1) < 0) goto done; got++;
-    if (get_buffer(o_indptr, &b[5], "indptr", "lq", 1) < 0) goto done; got++;
+    const BufferSpec specs[] = {{o_rows, "rows", "lq", 0}, {o_cols, "cols", "lq", 0}, {o_idf, "idf", "d", 0},
+                                {o_data, "data", "d", 1}, {o_indices, "indices", "lq", 1}, {o_indptr, "indptr", "lq", 1}};
+    if (get_buffers(specs, 6, b, &got) < 0) goto done;
 
     Py_ssize_t nnz = b[0].len / 8;
     if (n_rows < 0 || n_cols < 0 || b[1].len / 8 != nnz || b[2].len / 8 != n_cols || b[3].len / 8 < nnz
@@ -180,8 +200,7 @@ tfidf(PyObject *self, PyObject *args)
     }
     result = PyLong_FromSsize_t(out);
 done:
-    for (int i = 0; i < got; i++)
-        PyBuffer_Release(&b[i]);
+    release_buffers(b, got);
     return result;
 }
 
@@ -199,11 +218,9 @@ csr_dot(PyObject *self, PyObject *args)
     Py_buffer b[5];
     int got = 0;
     PyObject *result = NULL;
-    if (get_buffer(o_data, &b[0], "data", "d", 0) < 0) goto done; got++;
-    if (get_buffer(o_indices, &b[1], "indices", "lq", 0) < 0) goto done; got++;
-    if (get_buffer(o_indptr, &b[2], "indptr", "lq", 0) < 0) goto done; got++;
-    if (get_buffer(o_weights, &b[3], "weights", "d", 0) < 0) goto done; got++;
-    if (get_buffer(o_out, &b[4], "out", "d", 1) < 0) goto done; got++;
+    const BufferSpec specs[] = {{o_data, "data", "d", 0}, {o_indices, "indices", "lq", 0}, {o_indptr, "indptr", "lq", 0},
+                                {o_weights, "weights", "d", 0}, {o_out, "out", "d", 1}};
+    if (get_buffers(specs, 5, b, &got) < 0) goto done;
 
     Py_ssize_t nnz = b[0].len / 8, n_rows = b[2].len / 8 - 1;
     if (k <= 0 || n_rows < 0 || b[1].len / 8 != nnz || b[3].len / 8 % k || b[4].len / 8 != n_rows * k) {
@@ -242,8 +259,7 @@ csr_dot(PyObject *self, PyObject *args)
     }
     result = Py_NewRef(Py_None);
 done:
-    for (int i = 0; i < got; i++)
-        PyBuffer_Release(&b[i]);
+    release_buffers(b, got);
     return result;
 }
 
@@ -374,9 +390,9 @@ token_ids(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     Table t;
     if (get_table(table, &t, &held) < 0) goto done;
-    if (get_buffer(o_cols, &b[0], "cols", "lq", 1) < 0) goto done; got++;
-    if (get_buffer(o_counts, &b[1], "counts", "lq", 1) < 0) goto done; got++;
-    if (get_buffer(o_head, &b[2], "head_counts", "lq", 1) < 0) goto done; got++;
+    const BufferSpec specs[] = {{o_cols, "cols", "lq", 1}, {o_counts, "counts", "lq", 1},
+                                {o_head, "head_counts", "lq", 1}};
+    if (get_buffers(specs, 3, b, &got) < 0) goto done;
     Py_ssize_t n_docs = PyList_GET_SIZE(docs), room = b[0].len / 8;
     if (b[1].len / 8 != n_docs || b[2].len / 8 != n_docs) {
         PyErr_SetString(PyExc_ValueError, "token_ids: counts and head_counts need one entry per text");
@@ -437,8 +453,7 @@ token_ids(PyObject *self, PyObject *args)
     }
     result = PyLong_FromSsize_t(at);
 done:
-    for (int i = 0; i < got; i++)
-        PyBuffer_Release(&b[i]);
+    release_buffers(b, got);
     release_table(&t, held);
     return result;
 }
@@ -480,8 +495,8 @@ char_grams(PyObject *self, PyObject *args)
         offsets[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(spec, 3));
         if (offsets[i] == -1 && PyErr_Occurred()) goto done;
     }
-    if (get_buffer(o_rows, &b[0], "rows", "lq", 1) < 0) goto done; got++;
-    if (get_buffer(o_cols, &b[1], "cols", "lq", 1) < 0) goto done; got++;
+    const BufferSpec specs[] = {{o_rows, "rows", "lq", 1}, {o_cols, "cols", "lq", 1}};
+    if (get_buffers(specs, 2, b, &got) < 0) goto done;
     int64_t *rows = b[0].buf, *cols = b[1].buf;
     Py_ssize_t room = b[0].len / 8 < b[1].len / 8 ? b[0].len / 8 : b[1].len / 8, at = 0;
     for (Py_ssize_t d = 0; d < PyList_GET_SIZE(texts); d++) {
@@ -515,8 +530,7 @@ char_grams(PyObject *self, PyObject *args)
     }
     result = PyLong_FromSsize_t(at);
 done:
-    for (int i = 0; i < got; i++)
-        PyBuffer_Release(&b[i]);
+    release_buffers(b, got);
     for (Py_ssize_t i = 0; i < n_tables; i++)
         release_table(&t[i], held[i]);
     return result;
