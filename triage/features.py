@@ -63,6 +63,10 @@ class VocabIndex:
         self._table: tuple[np.ndarray, ...] | None = None
         self._hash: tuple[np.ndarray, np.ndarray, int] | None = None
 
+    def __getstate__(self) -> dict:
+        """Pickles without the look-up tables, which the receiving process builds again when it needs them."""
+        return {**self.__dict__, "_table": None, "_hash": None}
+
     def __call__(self, keys: np.ndarray) -> np.ndarray:
         if not len(self.vocab) or self._table is None and len(keys) < _HASH_FROM:
             return self._search(keys)
@@ -248,6 +252,10 @@ class WordFeatures:
     def __post_init__(self) -> None:
         self.vocabulary = {w: i for i, w in enumerate(self.words)}
         self._short: tuple[np.ndarray, np.ndarray, int] | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickles without the C kernel's table (see :meth:`short_word_table`), built again where needed."""
+        return {**self.__dict__, "_short": None}
 
     @property
     def n_features(self) -> int:
