@@ -1,9 +1,11 @@
-/* Compiled inner loops of inference: TF-IDF rows and sparse-times-dense products.
+/* Compiled inner loops of inference: TF-IDF rows, sparse-times-dense products, and the look-up of character
+ * n-grams and word ids in open-addressing tables.
  *
- * triage.sparse calls these when the extension was built and falls back to its NumPy code otherwise; both give
- * the same arrays (tests/test_kernels.py holds them to it). Arguments are buffers (NumPy arrays) that the
- * Python side has checked for dtype, layout and size; every index read from them is still bounds-checked here,
- * so a broken model file raises ValueError instead of reading out of bounds. The GIL is released while looping.
+ * triage.sparse and triage.features call these when the extension was built (triage.kernels) and fall back to
+ * their NumPy code otherwise; both give the same arrays (tests/test_kernels.py holds them to it). Arguments are
+ * buffers (NumPy arrays) whose dtype, layout and size are checked here, and every index read from them is
+ * bounds-checked, so a broken model file raises ValueError instead of reading out of bounds. The loops over
+ * arrays alone release the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -12,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A C-contiguous buffer of `n` items of 8 bytes, with format `kinds` ("d" floats; "lq" signed 64-bit ints). */
+/* The C-contiguous buffer of `obj`, of 8-byte items whose format is one of `kinds` ("d": float64; "lq": int64). */
 static int
 get_buffer(PyObject *obj, Py_buffer *view, const char *name, const char *kinds, int writable)
 {
