@@ -50,6 +50,12 @@ def gram_text(key: int, n: int) -> str:
     return "".join(chr((key >> (_BITS * (n - 1 - k))) & _MASK) for k in range(n))
 
 
+def _large(texts: Sequence[str]) -> bool:
+    """Whether a batch is large enough to build the C kernel's look-up tables for; smaller ones, like one letter
+    at the desk, are looked up without them until a large one has built them."""
+    return compiled is not None and sum(map(len, texts)) >= _HASH_FROM
+
+
 class VocabIndex:
     """Position of each key in a sorted vocabulary of int64 keys, ``-1`` when absent.
 
@@ -174,7 +180,9 @@ class CharFeatures:
     def transform(self, texts: Sequence[str]) -> Csr:
         if self.lowercase:
             texts = [t.lower() for t in texts]
-        if compiled is not None and (self.tables_built or sum(map(len, texts)) >= _HASH_FROM):
+        if not self.tables_built and _large(texts):
+            self.build_tables()
+        if compiled is not None and self.tables_built:
             r, c = self._grams_compiled(texts if isinstance(texts, list) else list(texts))
             return tfidf_rows(r, c, (len(texts), self.n_features), self.idf, self.sublinear_tf)
         cp, doc = code_points(texts)
@@ -272,7 +280,7 @@ class WordFeatures:
         return and fault in that memory again for every chunk.
         """
         n, v = len(texts), len(self.words)
-        if self._short is None and compiled is not None and sum(map(len, texts)) >= _HASH_FROM:
+        if self._short is None and _large(texts):
             self.build_tables()
         (br, bc), (hr, hc) = _stacked([
             token_ids(self.tokens(texts[s : s + _SEGMENT_AT_ONCE]), self.vocabulary, self.head_chars, self._short,
