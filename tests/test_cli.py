@@ -76,9 +76,10 @@ def test_info_and_missing_model(gbk_model, tmp_path, capsys):
     assert main(["info", "--model", str(gbk_model)]) == 0
     out = capsys.readouterr().out
     assert "sha256" in out and "artifact: json+npy, " in out and "None" not in out
-    from triage.kernels import KERNELS
+    from triage.kernels import KERNELS, segment_compiled
 
     assert f"inner loops: {KERNELS}" in out
+    assert ("batch segmentation: compiled" in out) == (segment_compiled is not None)
     assert main(["classify", "x", "--model", str(tmp_path / "none")]) == 1
     assert "triage train" in capsys.readouterr().err
 

@@ -239,10 +239,10 @@ def test_lookup_tables_are_not_pickled_and_are_built_again(model):
 
     before = len(pickle.dumps(model))
     model.build_lookup_tables()
-    assert model.words._short is not None and model.chars.tables_built
+    assert model.words._segmenter is not None and model.chars.tables_built
     copy = pickle.loads(pickle.dumps(model))
     assert len(pickle.dumps(model)) == before
-    assert copy.words._short is None and not copy.chars.tables_built
+    assert copy.words._segmenter is None and copy.words._short is None and not copy.chars.tables_built
     texts = ["东坝派出所的民警骂人", "医保报销四个月没到账"] * 2000  # large enough to build the tables
     pd.testing.assert_frame_equal(copy.classify_table(texts), model.classify_table(texts))
-    assert copy.chars.tables_built and copy.words._short is not None
+    assert copy.chars.tables_built and copy.words._segmenter is not None

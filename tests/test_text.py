@@ -117,7 +117,7 @@ def test_rjieba_tokens_equal_jieba_with_the_same_dictionary():
 ])
 def test_segmenter_drops_exactly_the_white_space_tokens(text):
     seg = Segmenter()
-    assert seg.cut(text) == [t for t in seg._engine.cut(text) if not t.isspace()]
+    assert seg.cut(text) == [t for t in seg.engine.cut(text) if not t.isspace()]
 
 
 def test_dictionary_words_stay_whole_and_segmenter_pickles():

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from .kernels import compiled
+from .segment import compiled_dictionary, probe_text
 from .sparse import Csr, tfidf_rows
+from .text import Segmenter
 
 _BITS = 21  # every Unicode code point fits in 21 bits, so up to 3 characters pack into one int64
 _MASK = (1 << _BITS) - 1
@@ -247,6 +249,8 @@ class WordFeatures:
     """Word-unigram TF-IDF of a whole text and, when ``head_chars`` is set, of its first characters.
 
     ``words[i]`` is the word of column ``i`` in both blocks; ``tokenizer`` maps a text to its words.
+    ``segmentation_check`` is a text and the tokens ``tokenizer`` gave it when the model was saved: the compiled
+    segmenter must give the same before it is used (without it, ``tokenizer`` is asked).
     """
 
     tokenizer: Callable[[str], list[str]]
@@ -256,14 +260,16 @@ class WordFeatures:
     head_chars: int | None = 40
     sublinear_tf: bool = True
     lowercase: bool = True
+    segmentation_check: tuple[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         self.vocabulary = {w: i for i, w in enumerate(self.words)}
         self._short: tuple[np.ndarray, np.ndarray, int] | None = None
+        self._segmenter = None  # the compiled segmenter (triage.segment), once built
 
     def __getstate__(self) -> dict:
-        """Pickles without the C kernel's table (see :meth:`short_word_table`), built again where needed."""
-        return {**self.__dict__, "_short": None}
+        """Pickles without the C kernels' tables (:meth:`build_tables`), built again where needed."""
+        return {**self.__dict__, "_short": None, "_segmenter": None}
 
     @property
     def n_features(self) -> int:
@@ -280,13 +286,16 @@ class WordFeatures:
         return and fault in that memory again for every chunk.
         """
         n, v = len(texts), len(self.words)
-        if self._short is None and _large(texts):
+        if self._short is None and self._segmenter is None and _large(texts):
             self.build_tables()
-        (br, bc), (hr, hc) = _stacked([
-            token_ids(self.tokens(texts[s : s + _SEGMENT_AT_ONCE]), self.vocabulary, self.head_chars, self._short,
-                      first_row=s)
-            for s in range(0, n, _SEGMENT_AT_ONCE)
-        ])
+        if self._segmenter is not None and compiled is not None:
+            (br, bc), (hr, hc) = self._ids_compiled(texts)
+        else:
+            (br, bc), (hr, hc) = _stacked([
+                token_ids(self.tokens(texts[s : s + _SEGMENT_AT_ONCE]), self.vocabulary, self.head_chars,
+                          self._short, first_row=s)
+                for s in range(0, n, _SEGMENT_AT_ONCE)
+            ])
         keep = bc >= 0
         blocks = [tfidf_rows(br[keep], bc[keep], (n, v), self.idf, self.sublinear_tf)]
         if self.head_chars:
@@ -295,8 +304,21 @@ class WordFeatures:
         return blocks
 
     def build_tables(self) -> None:
-        """Build the C kernel's table of short words now rather than on the first large batch (a few MB)."""
-        self.short_word_table()
+        """Build the C kernels' tables now rather than on the first large batch: the compiled segmenter, which
+        gives each token's column as it segments (tens of MB, a tenth of a second), when the tokenizer is a
+        :class:`~triage.text.Segmenter` and jieba's files are at hand; else the table of short words (a few MB)."""
+        if self._segmenter is None and isinstance(self.tokenizer, Segmenter) and compiled is not None:
+            self._segmenter = compiled_dictionary(self.tokenizer.words, self.words, self.check())
+        if self._segmenter is None:
+            self.short_word_table()
+
+    def _ids_compiled(self, texts: Sequence[str]):
+        """:func:`token_ids` of the texts, segmented by the compiled segmenter (same tokens as the tokenizer)."""
+        texts = [t.lower() for t in texts] if self.lowercase else list(texts)
+        counts, k = np.empty(len(texts), dtype=np.int64), np.empty(len(texts), dtype=np.int64)
+        cols = np.empty(sum(map(len, texts)), dtype=np.int64)
+        found = self._segmenter.ids(texts, self.head_chars or 0, cols, counts, k)
+        return _with_rows(cols[:found], counts, k, 0, self.head_chars)
 
     def short_word_table(self) -> tuple[np.ndarray, np.ndarray, int] | None:
         """The words of 1 to 3 characters (not starting with NUL) as a packed-key table for the C kernel, which
@@ -318,17 +340,27 @@ class WordFeatures:
             self._short = (table_keys, values, bits)
         return self._short
 
+    def check(self) -> tuple[str, list[str]]:
+        """:attr:`segmentation_check`, made now from the tokenizer when the model did not bring one."""
+        if self.segmentation_check is None:
+            text = probe_text(self.words)
+            self.segmentation_check = (text, list(self.tokenizer(text)))
+        return self.segmentation_check
+
     def config(self) -> dict[str, Any]:
+        text, tokens = self.check()
         return {"words": self.words, "head_chars": self.head_chars, "sublinear_tf": self.sublinear_tf,
-                "lowercase": self.lowercase}
+                "lowercase": self.lowercase, "segmentation_check": {"text": text, "tokens": tokens}}
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"word_idf": self.idf, **({"word_head_idf": self.head_idf} if self.head_chars else {})}
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], tokenizer) -> WordFeatures:
+        check = config.get("segmentation_check")
         return cls(tokenizer, list(config["words"]), arrays["word_idf"], arrays.get("word_head_idf"),
-                   config["head_chars"], bool(config["sublinear_tf"]), bool(config["lowercase"]))
+                   config["head_chars"], bool(config["sublinear_tf"]), bool(config["lowercase"]),
+                   (str(check["text"]), [str(t) for t in check["tokens"]]) if check else None)
 
 
 def token_ids(docs: list[list[str]], vocab: dict[str, int], head_chars: int | None,
@@ -353,7 +385,13 @@ def token_ids(docs: list[list[str]], vocab: dict[str, int], head_chars: int | No
             k = np.fromiter((bisect_left(list(accumulate(map(len, islice(t, h)))), h) + 1 for t in docs),
                             dtype=np.int64, count=len(docs))
             k = np.minimum(k, counts)
-    rows = np.repeat(np.arange(first_row, first_row + len(docs), dtype=np.int64), counts)
+    return _with_rows(cols, counts, k if head_chars else None, first_row, head_chars)
+
+
+def _with_rows(cols: np.ndarray, counts: np.ndarray, k: np.ndarray | None, first_row: int, head_chars: int | None):
+    """:func:`token_ids`' result from the columns of all tokens, the number of tokens of each text and how many
+    of them are in its head (``k``)."""
+    rows = np.repeat(np.arange(first_row, first_row + len(counts), dtype=np.int64), counts)
     if not head_chars:
         return (rows, cols), (rows[:0], cols[:0])
     first = np.cumsum(counts) - counts

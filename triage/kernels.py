@@ -11,13 +11,18 @@ import os
 from types import ModuleType
 
 compiled: ModuleType | None
+segment_compiled: ModuleType | None  # jieba's segmentation straight to vocabulary ids (``_segment.c``)
 if os.environ.get("TRIAGE_KERNELS", "").lower() == "numpy":
-    compiled = None
+    compiled = segment_compiled = None
 else:
     try:
         from . import _kernels as compiled
     except ImportError:  # installed without a C compiler
         compiled = None
+    try:
+        from . import _segment as segment_compiled
+    except ImportError:
+        segment_compiled = None
 
 #: Which implementation runs the inner loops: ``"C"`` or ``"NumPy"``.
 KERNELS = "NumPy" if compiled is None else "C"

@@ -334,11 +334,20 @@ class Segmenter:
         return self
 
     def _build(self) -> None:
-        engine = _jieba_class()()
-        for word, freq, tag in self.words:
-            engine.add_word(word, freq, tag)
-        self._engine = engine
+        self._engine = None  # built on first use: a batch or the service segments with the compiled segmenter
         self._lock = threading.Lock()
+
+    @property
+    def engine(self):
+        """The rjieba engine with the extra words, built on first use (a tenth of a second)."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    engine = _jieba_class()()
+                    for word, freq, tag in self.words:
+                        engine.add_word(word, freq, tag)
+                    self._engine = engine
+        return self._engine
 
     def __getstate__(self) -> dict:
         return {"words": self.words}
@@ -349,7 +358,7 @@ class Segmenter:
 
     def cut(self, text: str) -> list[str]:
         """Segment already-normalised text; white-space tokens are dropped."""
-        tokens = self._engine.cut(text)
+        tokens = self.engine.cut(text)
         if not text.isprintable():  # tabs, line breaks and other white space: drop every white-space token
             return list(filterfalse(str.isspace, tokens))
         try:  # the only white space is U+0020, one token each: removing them is cheaper than filtering

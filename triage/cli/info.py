@@ -5,7 +5,7 @@ import argparse
 
 from .. import paths
 from ..artifacts import read_manifest
-from ..kernels import KERNELS
+from ..kernels import KERNELS, segment_compiled
 from ._common import add_model_arg, print_json
 
 
@@ -43,4 +43,6 @@ def run(args: argparse.Namespace) -> int:
     print("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
     slow = "" if KERNELS == "C" else " (triage._kernels not built: reinstall with a C compiler for full speed)"
     print(f"inner loops: {KERNELS}{slow}")
+    segmenting = "compiled (triage._segment)" if segment_compiled is not None else "rjieba (triage._segment not built)"
+    print(f"batch segmentation: {segmenting}")
     return 0
