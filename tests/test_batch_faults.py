@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from test_batch import read_output  # noqa: E402
 
@@ -307,10 +308,14 @@ def test_sigkill_leaves_no_output_and_rerun_completes(tmp_path, trained_dir, mod
             time.sleep(0.02)
         time.sleep(0.3)  # well into the run: several chunks written
         assert proc.poll() is None
+        workers = psutil.Process(proc.pid).children()
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    assert workers, "the run should have had worker processes"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "worker processes outlived the killed batch"
     assert not out.exists(), "a killed run left an output file"
     leftovers = [p for p in tmp_path.iterdir() if p.name not in ("in.csv",)]
     assert all(p.name.startswith(".out.csv.") and p.name.endswith(".part") for p in leftovers), leftovers

@@ -13,6 +13,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -287,11 +288,28 @@ def _arrow_types(reader: ChunkReader) -> dict:
 _WORKER_MODEL: Predictor | None = None
 
 
-def _init_worker(model: Predictor) -> None:
-    """Process-pool initializer: keep the model for every chunk this worker will label."""
+def _init_worker(model: Predictor, parent: int) -> None:
+    """Process-pool initializer: keep the model for every chunk this worker will label; die with the parent."""
     global _WORKER_MODEL
     _WORKER_MODEL = model
+    _die_with(parent)
     tune_batch_process()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the batch process that started it dies (killed, say): a forked worker otherwise lives
+    on, blocked on a queue whose pipe its siblings keep open. Linux only; elsewhere the pool's own checks remain."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 #: glibc ``mallopt`` parameters and the values :func:`tune_batch_process` sets.
@@ -336,7 +354,7 @@ def _run_pool(chunks: Iterable[pd.DataFrame], model: Predictor, text_cols: list[
     ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn")
     if ctx.get_start_method() == "fork":
         model.build_lookup_tables()  # once, shared by the workers, instead of once in each
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(model,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(model, os.getpid())) as pool:
         pending: deque[tuple[pd.DataFrame, list[Future]]] = deque()
         for chunk in chunks:
             df, texts, errors = _prepare(chunk, text_cols)

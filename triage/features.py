@@ -179,8 +179,9 @@ class CharFeatures:
     def ns(self) -> range:
         return range(self.ngram_range[0], self.ngram_range[1] + 1)
 
-    def transform(self, texts: Sequence[str]) -> Csr:
-        if self.lowercase:
+    def transform(self, texts: Sequence[str], *, lowercased: bool = False) -> Csr:
+        """The TF-IDF rows of ``texts`` (``lowercased``: already lowercased by the caller, as the words' were)."""
+        if self.lowercase and not lowercased:
             texts = [t.lower() for t in texts]
         if not self.tables_built and _large(texts):
             self.build_tables()
@@ -275,10 +276,11 @@ class WordFeatures:
     def n_features(self) -> int:
         return len(self.words)
 
-    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        return [self.tokenizer(t.lower() if self.lowercase else t) for t in texts]
+    def tokens(self, texts: Sequence[str], lowercased: bool = False) -> list[list[str]]:
+        lower = self.lowercase and not lowercased
+        return [self.tokenizer(t.lower() if lower else t) for t in texts]
 
-    def transform(self, texts: Sequence[str]) -> list[Csr]:
+    def transform(self, texts: Sequence[str], *, lowercased: bool = False) -> list[Csr]:
         """The whole-text block, then the head block (when there is one).
 
         Texts are segmented a few hundred at a time, their tokens turned into ids at once: the token strings of
@@ -289,10 +291,10 @@ class WordFeatures:
         if self._short is None and self._segmenter is None and _large(texts):
             self.build_tables()
         if self._segmenter is not None and compiled is not None:
-            (br, bc), (hr, hc) = self._ids_compiled(texts)
+            (br, bc), (hr, hc) = self._ids_compiled(texts, lowercased)
         else:
             (br, bc), (hr, hc) = _stacked([
-                token_ids(self.tokens(texts[s : s + _SEGMENT_AT_ONCE]), self.vocabulary, self.head_chars,
+                token_ids(self.tokens(texts[s : s + _SEGMENT_AT_ONCE], lowercased), self.vocabulary, self.head_chars,
                           self._short, first_row=s)
                 for s in range(0, n, _SEGMENT_AT_ONCE)
             ])
@@ -312,9 +314,9 @@ class WordFeatures:
         if self._segmenter is None:
             self.short_word_table()
 
-    def _ids_compiled(self, texts: Sequence[str]):
+    def _ids_compiled(self, texts: Sequence[str], lowercased: bool = False):
         """:func:`token_ids` of the texts, segmented by the compiled segmenter (same tokens as the tokenizer)."""
-        texts = [t.lower() for t in texts] if self.lowercase else list(texts)
+        texts = [t.lower() for t in texts] if self.lowercase and not lowercased else list(texts)
         counts, k = np.empty(len(texts), dtype=np.int64), np.empty(len(texts), dtype=np.int64)
         cols = np.empty(sum(map(len, texts)), dtype=np.int64)
         found = self._segmenter.ids(texts, self.head_chars or 0, cols, counts, k)

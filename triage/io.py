@@ -369,7 +369,9 @@ class ChunkWriter:
         self._handle = None
         self._schema = None
         if fmt == "csv":
-            self._handle = open(self.path, "w", encoding="utf-8-sig", newline="")
+            # UTF-8 with a BOM written by hand: the "utf-8-sig" codec encodes through Python code on every row
+            self._handle = open(self.path, "w", encoding="utf-8", newline="")
+            self._handle.write("\ufeff")
         elif fmt == "jsonl":
             self._handle = open(self.path, "w", encoding="utf-8", newline="\n")
         elif fmt == "xlsx":

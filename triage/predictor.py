@@ -214,9 +214,12 @@ class Predictor:
     def features(self, norms: list[str]) -> list[Csr]:
         """The text features of normalised texts as column blocks: words, words of the head, character n-grams."""
         texts = [t[: self._max_chars] for t in norms] if self._max_chars else norms
-        blocks = self.words.transform(texts)
+        lower = self.words.lowercase and (self.chars is None or self.chars.lowercase)  # then lowercase once, here
+        if lower:
+            texts = [t.lower() for t in texts]
+        blocks = self.words.transform(texts, lowercased=lower)
         if self.chars is not None:
-            blocks.append(self.chars.transform(texts))
+            blocks.append(self.chars.transform(texts, lowercased=lower))
         return blocks
 
     def _decide(self, norms: list[str]) -> _Decisions:

