@@ -153,6 +153,10 @@ class Exploding:
     def __init__(self, model):
         self.model, self.calls = model, 0
 
+    def build_lookup_tables(self):
+        self.model.build_lookup_tables()
+        return self
+
     def classify_table(self, texts, **kw):
         self.calls += 1
         if self.calls == 3:
@@ -270,3 +274,15 @@ def test_output_gets_ordinary_permissions(tmp_path, model):
     mask = os.umask(0)
     os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_file_of_several_chunks_builds_the_lookup_tables_first(tmp_path, trained_dir):
+    """On one process too: the compiled segmenter and the registry's DFA scanners serve every chunk."""
+    from triage.predictor import Predictor
+
+    fresh = Predictor.from_dir(trained_dir)
+    label_file(write_input(frame(1), tmp_path / "one.csv"), tmp_path / "one_out.csv", model=fresh, chunksize=1000,
+               jobs=1)
+    assert fresh.words._segmenter is None and not fresh.registry._names._dfa  # one chunk: not worth building
+    label_file(write_input(frame(30), tmp_path / "in.csv"), tmp_path / "out.csv", model=fresh, chunksize=10, jobs=1)
+    assert fresh.words._segmenter is not None and fresh.registry._names._dfa

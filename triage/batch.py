@@ -226,8 +226,10 @@ def label_file(
     if engine == "dask":
         labelled = _run_dask(chunks, model, text_cols, jobs, scheduler)
     else:
-        chunks, several = _peek_two(chunks) if jobs > 1 else (chunks, False)
-        labelled = (_run_pool(chunks, model, text_cols, jobs) if several
+        chunks, several = _peek_two(chunks)
+        if several:  # a file of more than one chunk: worth every table (and shared by forked workers)
+            model.build_lookup_tables()
+        labelled = (_run_pool(chunks, model, text_cols, jobs) if several and jobs > 1
                     else (label_frame(model, c, text_cols) for c in chunks))
     with atomic_output(output_path, [input_path]) as tmp, _Progress(reader, progress) as bar:
         writer = ChunkWriter(tmp, out_format, _arrow_types(reader))
@@ -352,8 +354,6 @@ def _run_pool(chunks: Iterable[pd.DataFrame], model: Predictor, text_cols: list[
     """
     # fork shares the loaded model at no cost, but is unsafe in a threaded host (the web service): spawn there.
     ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn")
-    if ctx.get_start_method() == "fork":
-        model.build_lookup_tables()  # once, shared by the workers, instead of once in each
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(model, os.getpid())) as pool:
         pending: deque[tuple[pd.DataFrame, list[Future]]] = deque()
         for chunk in chunks:

@@ -130,7 +130,9 @@ class Predictor:
     def build_lookup_tables(self) -> Predictor:
         """Build now the look-up tables the compiled kernels use (:mod:`triage.kernels`; about 40 MB and a tenth of
         a second), which the first large batch would otherwise build. Servers and batch runs call it at start;
-        a one-letter ``classify`` does without (small inputs are looked up without them). Returns ``self``."""
+        a one-letter ``classify`` does without (small inputs are looked up without them). The registry then scans
+        with DFAs. Returns ``self``."""
+        self.registry.build_lookup_tables()
         self.words.build_tables()
         if self.chars is not None:
             self.chars.build_tables()
