@@ -206,3 +206,19 @@ def test_a_model_whose_check_fails_segments_with_rjieba(trained_dir, caplog):
     assert "does not cut like rjieba" in caplog.text
     texts = ["医保报销四个月没到账", "东坝派出所的民警骂人"] * 2000
     pd.testing.assert_frame_equal(model.classify_table(texts), reference.classify_table(texts))
+
+
+def test_hmm_ties_go_to_the_later_state_as_in_jieba_rs(segmenter):
+    """With every probability equal, the Viterbi path is decided by ties alone: between two predecessors the
+    later state in B, E, M, S wins (Rust's ordering of (probability, state) pairs). S is ruled out here, so the
+    last character is E, reached from M (not B), and the three characters are one word."""
+    start, trans, emit = np.zeros(4), np.zeros(16), np.zeros((segment_compiled.HMM_LAST - segment_compiled.HMM_FIRST + 1, 4))
+    emit[:, 3] = -3.14e100  # S impossible
+    d = segment_compiled.Dictionary(b"", [], [], start, trans, emit.ravel())
+    assert d.cut("一二三") == ["一二三"]
+
+
+def test_a_dictionary_with_broken_utf8_is_refused(segmenter):
+    hmm = [np.ravel(a) for a in segment._jieba_data()[1:]]
+    with pytest.raises(ValueError, match="line 1 is not valid UTF-8"):
+        segment_compiled.Dictionary(b"\xe7\x94A 3 n\n", [], [], *hmm)  # a lead byte followed by an ASCII letter
