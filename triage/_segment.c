@@ -327,6 +327,19 @@ code_points(PyObject *s, Py_ssize_t *len)
     return out;
 }
 
+/* The node of the str `s` (inserted with its prefixes); 0 for an empty string, -1 with an exception set. */
+static int32_t
+insert_str(Dictionary *d, PyObject *s)
+{
+    Py_ssize_t len;
+    uint32_t *key = code_points(s, &len);
+    if (!key)
+        return -1;
+    int32_t node = len ? insert(d, key, len, NULL, 0) : 0;
+    free(key);
+    return node;
+}
+
 /* Add words a model put in its dictionary (jieba's add_word: a word already there has its frequency replaced). */
 static int
 add_extra_words(Dictionary *d, PyObject *words)
@@ -340,12 +353,7 @@ add_extra_words(Dictionary *d, PyObject *words)
         unsigned long long freq;
         if (!PyArg_ParseTuple(item, "UK", &word, &freq))
             goto done;
-        Py_ssize_t len;
-        uint32_t *key = code_points(word, &len);
-        if (!key)
-            goto done;
-        int32_t node = len ? insert(d, key, len, NULL, 0) : 0;
-        free(key);
+        int32_t node = insert_str(d, word);
         if (node < 0)
             goto done;
         if (node)
@@ -370,12 +378,7 @@ add_vocabulary(Dictionary *d, PyObject *vocab)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t len;
-        uint32_t *key = code_points(PySequence_Fast_GET_ITEM(seq, i), &len);
-        if (!key)
-            goto done;
-        int32_t node = len ? insert(d, key, len, NULL, 0) : 0;
-        free(key);
+        int32_t node = insert_str(d, PySequence_Fast_GET_ITEM(seq, i));
         if (node < 0)
             goto done;
         if (node)
