@@ -56,6 +56,8 @@ def _letters() -> list[str]:
     if (real / "unlabelled.csv").exists():
         df = pd.read_csv(real / "unlabelled.csv", dtype=str, keep_default_na=False)
         texts += (df["title"] + "\n" + df["text"]).tolist()
+    if (real / "messages.csv").exists():
+        texts += pd.read_csv(real / "messages.csv", dtype=str, keep_default_na=False)["text"].tolist()
     return texts
 
 
