@@ -8,5 +8,9 @@ from setuptools import Extension, setup
 
 _FLAGS = ["-O3", "-ffp-contract=off"]  # no fused multiply-add: sums come out as the reference computes them
 
-setup(ext_modules=[Extension("triage._kernels", ["triage/_kernels.c"], optional=True, extra_compile_args=_FLAGS),
-                   Extension("triage._segment", ["triage/_segment.c"], optional=True, extra_compile_args=_FLAGS)])
+_SHARED = ["triage/_buffers.h"]  # the argument-buffer checks both extensions use
+
+setup(ext_modules=[Extension("triage._kernels", ["triage/_kernels.c"], depends=_SHARED, optional=True,
+                             extra_compile_args=_FLAGS),
+                   Extension("triage._segment", ["triage/_segment.c"], depends=_SHARED, optional=True,
+                             extra_compile_args=_FLAGS)])

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_buffers.h"
+
 #define WORD 1      /* the node ends a dictionary word */
 #define CHILDREN 2  /* the node has children */
 #define HMM_FIRST 0x4E00
@@ -390,16 +392,14 @@ done:
     return rc;
 }
 
+/* Copy the `n` values of the float64 array `obj` into `out`. */
 static int
 read_doubles(PyObject *obj, double *out, Py_ssize_t n, const char *name)
 {
     Py_buffer view;
-    if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+    if (get_buffer(obj, &view, name, "d", 0) < 0)
         return -1;
-    const char *fmt = view.format ? view.format : "B";
-    if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@')
-        fmt++;
-    int ok = view.itemsize == 8 && fmt[0] == 'd' && fmt[1] == '\0' && view.len == n * 8;
+    int ok = view.len == n * 8;
     if (ok)
         memcpy(out, view.buf, (size_t)n * 8);
     else
@@ -462,9 +462,8 @@ fail:
 
 /* --- segmentation ------------------------------------------------------------------------------------------ */
 
-/* Scratch space for one text of up to `cap` characters. */
+/* Scratch space for one text of up to `cap` characters (work_init). */
 typedef struct {
-    Py_ssize_t cap;
     double *prob;       /* route: best log probability from each character to the end of its block */
     int32_t *end;       /* route: where the best first word from each character ends */
     int32_t *node;      /* route: that word's trie node (0 when the character alone is not in the trie) */
@@ -494,7 +493,6 @@ static int
 work_init(Work *w, Py_ssize_t cap)
 {
     memset(w, 0, sizeof(*w));
-    w->cap = cap;
     size_t n = (size_t)cap + 1;
     w->prob = malloc(n * sizeof(double));
     w->end = malloc(n * sizeof(int32_t));
@@ -779,22 +777,6 @@ Dictionary_cut(Dictionary *d, PyObject *text)
     return out;
 }
 
-static int
-int64_buffer(PyObject *obj, Py_buffer *view, const char *name)
-{
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
-        return -1;
-    const char *fmt = view->format ? view->format : "B";
-    if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@')
-        fmt++;
-    if (view->itemsize != 8 || !strchr("lq", fmt[0]) || fmt[1] != '\0') {
-        PyErr_Format(PyExc_TypeError, "%s must be a writable contiguous int64 array", name);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(ids_doc,
 "ids(texts, head_chars, cols, counts, k) -> int\n\n"
 "Segment each text and write the vocabulary column of every token (-1 when unknown) to cols, in order, the\n"
@@ -815,15 +797,10 @@ Dictionary_ids(Dictionary *d, PyObject *args)
     uint32_t *cp = NULL;
     Py_ssize_t *offsets = NULL;
     Work w = {0};
-    if (int64_buffer(cols_obj, &views[0], "cols") < 0)
+    const BufferSpec specs[3] = {
+        {cols_obj, "cols", "lq", 1}, {counts_obj, "counts", "lq", 1}, {k_obj, "k", "lq", 1}};
+    if (get_buffers(specs, 3, views, &got) < 0)
         goto done;
-    got = 1;
-    if (int64_buffer(counts_obj, &views[1], "counts") < 0)
-        goto done;
-    got = 2;
-    if (int64_buffer(k_obj, &views[2], "k") < 0)
-        goto done;
-    got = 3;
     Py_ssize_t n_texts = PyList_GET_SIZE(texts), total = 0, longest = 0;
     if (views[1].len / 8 < n_texts || views[2].len / 8 < n_texts) {
         PyErr_SetString(PyExc_ValueError, "counts and k need one entry per text");
@@ -884,8 +861,7 @@ done:
     work_free(&w);
     free(cp);
     free(offsets);
-    for (int i = 0; i < got; i++)
-        PyBuffer_Release(&views[i]);
+    release_buffers(views, got);
     return result;
 }
 
